@@ -10,7 +10,8 @@ customer's fallback handler sees the ErrorCode it already knows.
     │   ├── BodyTooLarge      11750      more than the size cap
     │   ├── BadContentType    12300      not text/xml or application/xml (or not audio)
     │   └── TooManyRedirects  11215
-    └── DocumentError         12100      the XML is malformed, has a DOCTYPE, or a bad verb
+    ├── DocumentError         12100      the XML is malformed, has a DOCTYPE, or a bad verb
+    └── SpeechError           13520      text could not be rendered to speech (TTS failed)
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class FetchTimeout(FetchError):
 class BadStatus(FetchError):
     code = 11200
 
+    def __init__(self, message: str, url: str = "", status: int = 0) -> None:
+        super().__init__(message, url)
+        self.status = status
+
 
 class BodyTooLarge(FetchError):
     code = 11750
@@ -58,3 +63,7 @@ class TooManyRedirects(FetchError):
 
 class DocumentError(EngineError):
     code = 12100
+
+
+class SpeechError(EngineError):
+    code = 13520

@@ -1,12 +1,12 @@
 """The ESL error tree, drawn like httpx's.
 
-    ESLError
-    ├── ProtocolError
-    │   ├── LocalProtocolError    we were asked to send something the protocol cannot carry
-    │   └── RemoteProtocolError   the switch sent bytes that are not ESL
-    ├── AuthenticationError       the switch refused the password
-    ├── CommandError              the switch answered a command with -ERR
-    └── ConnectionClosed          the switch went away (or hung up the call's socket)
+ESLError
+├── ProtocolError
+│   ├── LocalProtocolError    we were asked to send something the protocol cannot carry
+│   └── RemoteProtocolError   the switch sent bytes that are not ESL
+├── AuthenticationError       the switch refused the password
+├── CommandError              the switch answered a command with -ERR
+└── ConnectionClosed          the switch went away (or hung up the call's socket)
 """
 
 

@@ -355,7 +355,9 @@ def exit_() -> bytes:
     return _line("exit")
 
 
-def sendmsg(headers: Iterable[tuple[str, str]], uuid: str | None = None, body: bytes = b"") -> bytes:
+def sendmsg(
+    headers: Iterable[tuple[str, str]], uuid: str | None = None, body: bytes = b""
+) -> bytes:
     lines = [f"sendmsg {uuid}" if uuid else "sendmsg"]
     for name, value in headers:
         if "\n" in name + value:
@@ -395,8 +397,14 @@ def hangup(cause: str = "NORMAL_CLEARING", uuid: str | None = None) -> bytes:
     return sendmsg([("call-command", "hangup"), ("hangup-cause", cause)], uuid)
 
 
-def unicast(local_ip: str, local_port: int, remote_ip: str, remote_port: int,
-            transport: str = "udp", uuid: str | None = None) -> bytes:
+def unicast(
+    local_ip: str,
+    local_port: int,
+    remote_ip: str,
+    remote_port: int,
+    transport: str = "udp",
+    uuid: str | None = None,
+) -> bytes:
     return sendmsg(
         [
             ("call-command", "unicast"),
@@ -459,6 +467,14 @@ def encode_api_response(text: str) -> bytes:
 
 
 __all__ = [
-    "ApiResponse", "AuthRequest", "Command", "CommandReader", "CommandReply",
-    "DisconnectNotice", "Event", "Frame", "FrameReader", "Headers",
+    "ApiResponse",
+    "AuthRequest",
+    "Command",
+    "CommandReader",
+    "CommandReply",
+    "DisconnectNotice",
+    "Event",
+    "Frame",
+    "FrameReader",
+    "Headers",
 ]

@@ -1,6 +1,6 @@
 """Errors raised while reading a document's verbs.
 
-    VerbError   a verb or attribute is wrong; carries the line and the attribute
+VerbError   a verb or attribute is wrong; carries the line and the attribute
 """
 
 from __future__ import annotations

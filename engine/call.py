@@ -1,0 +1,136 @@
+"""One live call as the verbs see it: the ``verbs.base.Call`` seam over an ESL session.
+
+It tracks what the switch says about the channel (answered, hung up), keeps the
+Twilio-named parameters every fetch carries, and measures the engine's own latency:
+the time from a completion event arriving to the next command leaving, fetches aside.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+from esl.connection import OutboundSession
+from esl.protocol import CommandReply, Event
+
+API_VERSION = "v1"
+
+
+@dataclass
+class Stats:
+    """Engine-added latency samples (seconds), kept bounded for long runs."""
+
+    samples: list[float] = field(default_factory=list)
+    limit: int = 200_000
+
+    def add(self, seconds: float) -> None:
+        if len(self.samples) < self.limit:
+            self.samples.append(seconds)
+
+
+def call_sid(uuid: str) -> str:
+    return "CA" + uuid.replace("-", "").lower()
+
+
+def call_params(channel: CommandReply, account_sid: str) -> dict[str, str]:
+    """Twilio's parameter names, read from the channel data on ``connect``."""
+    originated = channel.get("variable_callscript_call") is not None
+    direction = "outbound-api" if originated else "inbound"
+    caller = channel.get("Caller-Caller-ID-Number") or ""
+    called = channel.get("Caller-Destination-Number") or ""
+    params = {
+        "CallSid": call_sid(channel.get("Unique-ID") or ""),
+        "AccountSid": account_sid,
+        "From": caller,
+        "To": called,
+        "Caller": caller,
+        "Called": called,
+        "CallerName": channel.get("Caller-Caller-ID-Name") or "",
+        "Direction": direction,
+        "ApiVersion": API_VERSION,
+    }
+    return params
+
+
+class LiveCall:
+    """Implements ``verbs.base.Call`` for one outbound-socket session."""
+
+    def __init__(
+        self,
+        session: OutboundSession,
+        params: dict[str, str],
+        media: Callable[[str], Awaitable[str]],
+        speech: Callable[[str, str, str], Awaitable[str]],
+        stats: Stats | None = None,
+    ) -> None:
+        self.session = session
+        self.params = params
+        self.url = ""
+        self._media = media
+        self._speech = speech
+        self._stats = stats
+        self._answered = session.channel.get("Answer-State") == "answered"
+        self._hung_up = False
+        self.hangup_cause: str | None = None
+        self.apps_run = 0
+        self._since: float | None = None
+        session.on_event = self._on_event
+
+    def _on_event(self, event: Event) -> None:
+        if event.name == "CHANNEL_ANSWER":
+            self._answered = True
+        elif event.name in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"):
+            self._hung_up = True
+            self.hangup_cause = self.hangup_cause or event.field("Hangup-Cause")
+
+    @property
+    def answered(self) -> bool:
+        return self._answered
+
+    @property
+    def gone(self) -> bool:
+        return self._hung_up or self.session.closed.is_set()
+
+    @property
+    def status(self) -> str:
+        if self.gone:
+            return "completed"
+        return "in-progress" if self._answered else "ringing"
+
+    def fetch_started(self) -> None:
+        """A fetch is the customer's time, not ours: stop the latency clock."""
+        self._since = None
+
+    async def execute(self, app: str, arg: str = "") -> Event | None:
+        if self.gone:
+            return None
+        if self._since is not None and self._stats is not None:
+            self._stats.add(time.perf_counter() - self._since)
+        self.apps_run += 1
+        done = await self.session.execute(app, arg)
+        self._since = time.perf_counter()
+        if done is not None and app == "answer":
+            self._answered = True
+        return done
+
+    async def answer(self) -> None:
+        if not self._answered:
+            await self.execute("answer")
+
+    async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
+        if not self.gone:
+            if self._since is not None and self._stats is not None:
+                self._stats.add(time.perf_counter() - self._since)
+            self._since = None
+            await self.session.hangup(cause)
+
+    async def media_path(self, url: str) -> str:
+        return await self._media(url)
+
+    async def speech_path(self, text: str, language: str, voice: str) -> str:
+        return await self._speech(text, language, voice)
+
+    def resolve(self, url: str) -> str:
+        return urljoin(self.url, url.strip())

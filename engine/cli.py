@@ -1,0 +1,132 @@
+"""The ``callscript`` command: one subcommand per process of DESIGN's operator table."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from engine import config
+
+USAGE = """usage: callscript COMMAND [options]
+
+commands:
+  engine    serve calls the switch hands over (outbound ESL)
+  sandbox   run the FreeSWITCH stand-in
+  call      place one simulated call and print its trace
+  demo      sandbox + engine + sample script, one call
+
+`callscript COMMAND --help` lists a command's options and their environment variables.
+"""
+
+
+def _logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def cmd_engine(argv: Sequence[str]) -> int:
+    from engine.server import Engine
+
+    args = config.parse("engine", argv)
+    _logging()
+    try:
+        engine_config = config.EngineConfig.from_args(args)
+    except ValueError as exc:
+        print(f"callscript engine: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(Engine(engine_config).serve_forever())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"callscript engine: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sandbox(argv: Sequence[str]) -> int:
+    from sandbox.switch import Sandbox
+
+    args = config.parse("sandbox", argv)
+    _logging()
+    host, port = config.host_port(args.listen, 8021)
+    engine = config.host_port(args.engine, 8084)
+
+    async def run() -> None:
+        sandbox = Sandbox(host, port, args.password, engine, args.speed)
+        await sandbox.start()
+        logging.getLogger("sandbox").info("sandbox switch listening on %s:%s", host, port)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await sandbox.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+    return 0
+
+
+def cmd_call(argv: Sequence[str]) -> int:
+    from esl.errors import ESLError
+    from sandbox.caller import place_call
+
+    args = config.parse("call", argv)
+    switch = config.host_port(args.switch.split(",")[0], 8021)
+    try:
+        result = asyncio.run(
+            place_call(
+                switch,
+                args.switch_password,
+                getattr(args, "from"),
+                args.to,
+                args.digits,
+                args.hangup_after,
+                args.timeout,
+            )
+        )
+    except ESLError as exc:
+        print(f"callscript call: {exc}", file=sys.stderr)
+        return 1
+    if result.error:
+        print(f"callscript call: {result.error}", file=sys.stderr)
+    return 0 if result.ended and not result.error else 1
+
+
+def cmd_demo(argv: Sequence[str]) -> int:
+    from engine.demo import run_demo
+
+    args = config.parse("demo", argv)
+    _logging(logging.WARNING)
+    return asyncio.run(run_demo(args.digits, args.speed))
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "engine": cmd_engine,
+    "sandbox": cmd_sandbox,
+    "call": cmd_call,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        print(f"callscript: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        return command(argv[1:])
+    except ValueError as exc:  # a bad environment value, named by config
+        print(f"callscript {argv[0]}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The call loop (DESIGN, "The call loop"): decide the script, fetch, parse, run, repeat.
+
+A call is never left hanging: whatever happens (a script that fails, a document that
+does not parse, a verb that raises, the caller hanging up), the loop ends by hanging the
+channel up. Fetch and parse failures go to the fallback URL with Twilio's ErrorCode and
+ErrorUrl; without one the caller hears a short spoken error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engine.call import LiveCall, Stats, call_params
+from engine.config import EngineConfig
+from engine.document import parse_document
+from engine.errors import EngineError
+from engine.fetch import Fetcher
+from engine.media import Media
+from esl.connection import OutboundSession
+from esl.errors import ESLError
+from verbs.base import Continue, Fetch, Hangup, Outcome
+
+log = logging.getLogger(__name__)
+
+SPOKEN_ERROR = "We are sorry, an application error has occurred. Goodbye."
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a script could not be run: what the fallback URL is told."""
+
+    code: int
+    url: str
+    message: str
+
+
+class Runner:
+    """Runs every call an engine process is handed."""
+
+    def __init__(
+        self, config: EngineConfig, fetcher: Fetcher, media: Media, stats: Stats | None = None
+    ) -> None:
+        self.config = config
+        self.fetcher = fetcher
+        self.media = media
+        self.stats = stats or Stats()
+        self.routes = dict(config.routes)
+        self.active = 0
+
+    async def handle(self, session: OutboundSession) -> None:
+        """One call, from the switch's ``connect`` to our hangup."""
+        try:
+            channel = await session.setup()
+        except ESLError as exc:
+            log.warning("call dropped during setup: %s", exc)
+            return
+        params = call_params(channel, self.config.account_sid)
+        call = LiveCall(session, params, self.media.play_path, self.media.speech_path, self.stats)
+        self.active += 1
+        try:
+            await self.run(call, self.script_url(call))
+        except Exception:
+            log.exception("call %s failed", params["CallSid"])
+        finally:
+            self.active -= 1
+            await call.hangup()
+
+    def script_url(self, call: LiveCall) -> str | None:
+        """The URL an originating request gave, else the dialled number's, else the default."""
+        channel = call.session.channel
+        return (
+            channel.get("variable_callscript_url")
+            or self.routes.get(call.params["To"])
+            or self.config.default_url
+        )
+
+    async def run(self, call: LiveCall, url: str | None) -> None:
+        if not url:
+            await self.fail(call, Failure(11100, "", "no script URL for this number"))
+            return
+        request: Fetch | None = Fetch(url, "POST")
+        fetches = in_a_row = 0
+        fallback_tried = False
+        while request is not None and not call.gone:
+            fetches += 1
+            apps_before = call.apps_run
+            verbs = await self.load(call, request)
+            if isinstance(verbs, Failure):
+                request = self.fallback(call, verbs, fallback_tried)
+                fallback_tried = True
+                if request is None:
+                    await self.fail(call, verbs)
+                continue
+            outcome = await self.run_document(call, verbs)
+            if not isinstance(outcome, Fetch):
+                return
+            in_a_row = in_a_row + 1 if call.apps_run == apps_before else 0
+            limits = self.config.max_redirects_in_a_row, self.config.max_fetches
+            if in_a_row >= limits[0] or fetches >= limits[1]:
+                log.error("call %s: redirect limit at %s", call.params["CallSid"], outcome.url)
+                return
+            request = outcome
+
+    async def load(self, call: LiveCall, request: Fetch) -> Sequence[object] | Failure:
+        """Fetch and parse one document; a Failure instead of raising."""
+        params = [*call.params.items(), ("CallStatus", call.status), *request.params]
+        call.fetch_started()
+        try:
+            document = await self.fetcher.fetch(request.url, request.method, params)
+            verbs = parse_document(document.body, document.url)
+        except EngineError as exc:
+            log.warning("call %s: %s: %s", call.params["CallSid"], request.url, exc)
+            return Failure(exc.code, request.url, str(exc))
+        call.url = document.url
+        return verbs
+
+    def fallback(self, call: LiveCall, failure: Failure, tried: bool) -> Fetch | None:
+        channel = call.session.channel
+        url = channel.get("variable_callscript_fallback_url") or self.config.fallback_url
+        if tried or not url:
+            return None
+        return Fetch(url, "POST", (("ErrorCode", str(failure.code)), ("ErrorUrl", failure.url)))
+
+    async def run_document(self, call: LiveCall, verbs: Sequence[object]) -> Outcome:
+        for verb in verbs:
+            if call.gone:
+                return Hangup()
+            module = sys.modules[type(verb).__module__]
+            if getattr(module, "NEEDS_ANSWER", False):
+                await call.answer()
+            outcome = await module.run(call, verb)
+            if not isinstance(outcome, Continue):
+                return outcome
+        return Hangup()
+
+    async def fail(self, call: LiveCall, failure: Failure) -> None:
+        """No script to run: tell the caller briefly, then hang up (the caller's finally)."""
+        log.error(
+            "call %s: no usable script (%s %s): %s",
+            call.params["CallSid"],
+            failure.code,
+            failure.url or "-",
+            failure.message,
+        )
+        try:
+            path = await self.media.speech_path(SPOKEN_ERROR, "en-US", "woman")
+        except Exception as exc:  # speech is a courtesy; the hangup is what matters
+            log.warning("could not render the spoken error: %s", exc)
+            return
+        await call.answer()
+        await call.execute("playback", path)

@@ -1,0 +1,143 @@
+"""``callscript call``: place one simulated call on a switch and print what it ran.
+
+It uses only real switch commands (DESIGN, "Simulated calls use real switch commands"),
+so it works the same against the sandbox and against a real FreeSWITCH:
+``originate {origination_caller_id_number=FROM}loopback/TO/default &park()``, then it
+follows the ``-b`` leg (the one whose ``other_loopback_leg_uuid`` is the uuid originate
+returned), which is the leg the dialplan hands to the engine. It presses digits with
+``uuid_recv_dtmf`` when a ``play_and_get_digits`` starts, hangs up with ``uuid_kill``,
+and prints one JSON line per app run and a last line with the hangup cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from esl.connection import InboundClient
+from esl.errors import ESLError
+from esl.protocol import Event
+
+EVENTS = (
+    "CHANNEL_CREATE",
+    "CHANNEL_ANSWER",
+    "CHANNEL_EXECUTE",
+    "CHANNEL_EXECUTE_COMPLETE",
+    "CHANNEL_HANGUP_COMPLETE",
+)
+
+
+@dataclass
+class CallResult:
+    uuid: str = ""
+    trace: list[dict[str, str]] = field(default_factory=list)
+    hangup_cause: str | None = None
+    error: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.hangup_cause is not None
+
+    @property
+    def apps(self) -> list[str]:
+        return [step["app"] for step in self.trace]
+
+
+@dataclass
+class _Follower:
+    """Watches the events of one call and acts as its caller."""
+
+    client: InboundClient
+    a_uuid: str
+    digits: list[str]
+    out: Callable[[str], None]
+    result: CallResult
+
+    async def on_event(self, event: Event) -> bool:
+        """Handle one event; True when the call has ended."""
+        uuid = event.unique_id or ""
+        if not self.result.uuid:
+            if event.field("variable_other_loopback_leg_uuid") == self.a_uuid:
+                self.result.uuid = uuid
+            return False
+        if uuid != self.result.uuid:
+            return False
+        app = event.field("Application") or ""
+        if event.name == "CHANNEL_EXECUTE" and app == "play_and_get_digits" and self.digits:
+            keys = self.digits.pop(0)
+            await self.client.api(f"uuid_recv_dtmf {uuid} {keys}")
+        elif event.name == "CHANNEL_EXECUTE_COMPLETE" and app and app != "socket":
+            step = {
+                "app": app,
+                "arg": event.field("Application-Data") or "",
+                "response": event.field("Application-Response") or "",
+            }
+            self.result.trace.append(step)
+            self.out(json.dumps(step))
+        elif event.name == "CHANNEL_HANGUP_COMPLETE":
+            self.result.hangup_cause = event.field("Hangup-Cause") or "UNKNOWN"
+            self.out(json.dumps({"hangup": self.result.hangup_cause}))
+            return True
+        return False
+
+
+async def place_call(
+    switch: tuple[str, int],
+    password: str,
+    from_: str,
+    to: str,
+    digits: str = "",
+    hangup_after: float | None = None,
+    timeout: float = 60.0,
+    out: Callable[[str], None] = print,
+) -> CallResult:
+    """Run one call to its end (or ``timeout``).
+
+    ``digits`` holds one group of keys per Gather, comma-separated: "1,42#"."""
+    result = CallResult()
+    client = await InboundClient.connect(switch[0], switch[1], password)
+    try:
+        await client.subscribe(EVENTS)
+        reply = await client.api(
+            f"originate {{origination_caller_id_number={from_}}}loopback/{to}/default &park()"
+        )
+        if not reply.ok:
+            result.error = reply.text.strip()
+            return result
+        a_uuid = reply.text.split()[1]
+        groups = [group for group in digits.split(",") if group]
+        follower = _Follower(client, a_uuid, groups, out, result)
+        killer = None
+        if hangup_after is not None:
+            killer = asyncio.create_task(_kill_after(client, result, a_uuid, hangup_after))
+        try:
+            await asyncio.wait_for(_follow(client, follower), timeout)
+        except TimeoutError:
+            result.error = f"the call did not end within {timeout:g} s"
+            await _kill(client, result.uuid or a_uuid)
+        finally:
+            if killer is not None:
+                killer.cancel()
+    finally:
+        await client.close()
+    return result
+
+
+async def _follow(client: InboundClient, follower: _Follower) -> None:
+    while True:
+        event = await client.events.get()
+        if await follower.on_event(event):
+            return
+
+
+async def _kill_after(client: InboundClient, result: CallResult, a_uuid: str, delay: float):
+    await asyncio.sleep(delay)
+    await _kill(client, result.uuid or a_uuid)
+
+
+async def _kill(client: InboundClient, uuid: str) -> None:
+    with contextlib.suppress(ESLError):
+        await client.api(f"uuid_kill {uuid}")
