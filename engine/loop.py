@@ -9,7 +9,6 @@ ErrorUrl; without one the caller hears a short spoken error.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from engine.fetch import Fetcher
 from engine.media import Media
 from esl.connection import OutboundSession
 from esl.errors import ESLError
+from verbs import Verb, needs_answer, run_verb
 from verbs.base import Continue, Fetch, Hangup, Outcome
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class Runner:
                 return
             request = outcome
 
-    async def load(self, call: LiveCall, request: Fetch) -> Sequence[object] | Failure:
+    async def load(self, call: LiveCall, request: Fetch) -> Sequence[Verb] | Failure:
         """Fetch and parse one document; a Failure instead of raising."""
         params = [*call.params.items(), ("CallStatus", call.status), *request.params]
         call.fetch_started()
@@ -124,14 +124,13 @@ class Runner:
             return None
         return Fetch(url, "POST", (("ErrorCode", str(failure.code)), ("ErrorUrl", failure.url)))
 
-    async def run_document(self, call: LiveCall, verbs: Sequence[object]) -> Outcome:
+    async def run_document(self, call: LiveCall, verbs: Sequence[Verb]) -> Outcome:
         for verb in verbs:
             if call.gone:
                 return Hangup()
-            module = sys.modules[type(verb).__module__]
-            if getattr(module, "NEEDS_ANSWER", False):
+            if needs_answer(verb):
                 await call.answer()
-            outcome = await module.run(call, verb)
+            outcome = await run_verb(call, verb)
             if not isinstance(outcome, Continue):
                 return outcome
         return Hangup()

@@ -1,0 +1,146 @@
+"""Turn a fetched script into verbs, refusing anything that is not plainly a document.
+
+The whole body is parsed and every verb validated before the first one runs (DESIGN,
+"The call loop" step 3), so a mistake on line 40 never leaves a caller half-way through
+a script. Every refusal is one ``DocumentError`` (ErrorCode 12100) whose message names
+the line and, where there is one, the attribute; ``.line``, ``.attribute`` and ``.url``
+carry the same for the fallback request and the error notification.
+
+Hardening, in order:
+
+- size: more than ``MAX_BYTES`` (1 MB, the fetch cap) is refused before parsing;
+- DOCTYPE: refused outright, even an empty internal subset. The raw bytes are scanned
+  before libxml2 sees them (decoded first when a UTF-16/32 byte order or pattern shows),
+  so an entity bomb is never parsed, and the parsed tree is checked again as the
+  authority. A script has no use for a DTD, so a false refusal (the word ``<!DOCTYPE``
+  inside a comment) is an acceptable price;
+- the parser itself resolves no entities, loads no DTD, never touches the network, keeps
+  libxml2's default limits (``huge_tree=False``) and drops comments and PIs;
+- shape: at most ``MAX_ELEMENTS`` elements nested at most ``MAX_DEPTH`` deep, the root is
+  ``<Response>`` without a namespace, and only whitespace may sit between verbs.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from lxml import etree
+
+from engine.errors import DocumentError
+from verbs import Verb, parse_verb
+from verbs.errors import VerbError
+
+MAX_BYTES = 1024 * 1024
+MAX_ELEMENTS = 1000
+MAX_DEPTH = 8
+"""Response > Gather > Play is 3 deep; 8 leaves room for later verbs with nouns."""
+
+ROOT = "Response"
+
+_DOCTYPE = re.compile(rb"<!doctype", re.IGNORECASE)
+_WIDE = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+)
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_pis=True,
+        remove_comments=True,
+    )
+
+
+def _error(message: str, url: str, line: int | None = None,
+           attribute: str | None = None) -> DocumentError:
+    err = DocumentError(message)
+    err.line = line  # type: ignore[attr-defined]
+    err.attribute = attribute  # type: ignore[attr-defined]
+    err.url = url  # type: ignore[attr-defined]
+    return err
+
+
+def _has_doctype(body: bytes) -> bool:
+    """True if the raw bytes declare a DOCTYPE, whatever the encoding looks like."""
+    for mark, encoding in _WIDE:
+        if body.startswith(mark):
+            text = body.decode(encoding, "ignore").lower()
+            return "<!doctype" in text
+    return _DOCTYPE.search(body) is not None
+
+
+def _parse_xml(body: bytes, url: str) -> etree._Element:
+    if len(body) > MAX_BYTES:
+        raise _error(f"document larger than {MAX_BYTES} bytes", url)
+    if _has_doctype(body):
+        raise _error("a DOCTYPE is not allowed in a script", url, 1)
+    try:
+        root = etree.fromstring(body, _parser())
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno or None
+        raise _error(f"line {line or '?'}: malformed XML: {exc.msg}", url, line) from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise _error("line 1: a DOCTYPE is not allowed in a script", url, 1)
+    return root
+
+
+def _check_shape(root: etree._Element, url: str) -> None:
+    """Bound the tree before any verb code walks it."""
+    count = 0
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        count += 1
+        if count > MAX_ELEMENTS:
+            raise _error(f"more than {MAX_ELEMENTS} elements in the document", url)
+        if depth > MAX_DEPTH:
+            line = element.sourceline
+            raise _error(f"line {line}: elements nested more than {MAX_DEPTH} deep", url, line)
+        stack.extend((child, depth + 1) for child in element)
+
+
+def _check_root(root: etree._Element, url: str) -> None:
+    line = root.sourceline
+    if root.tag != ROOT:
+        shown = root.tag if isinstance(root.tag, str) else "?"
+        raise _error(f"line {line}: the root element must be <{ROOT}>, not <{shown}>",
+                     url, line)
+    if root.attrib:
+        name = str(next(iter(root.attrib)))
+        raise _error(f"line {line}, attribute {name!r}: <{ROOT}> takes no attributes",
+                     url, line, name)
+    for text, where in [(root.text, line)] + [(c.tail, c.sourceline) for c in root]:
+        stray = (text or "").strip()
+        if stray:
+            raise _error(f"line {where}: text outside a verb: {stray[:40]!r}", url, where)
+
+
+def parse_document(body: bytes, url: str = "") -> tuple[Verb, ...]:
+    """Every verb of the document, validated; ``DocumentError`` for anything wrong.
+
+    ``url`` is the document's address, kept on the error for the fallback request.
+    An empty ``<Response/>`` is valid and yields no verbs (the call then hangs up).
+    """
+    root = _parse_xml(body, url)
+    _check_shape(root, url)
+    _check_root(root, url)
+    verbs = []
+    for child in root:
+        try:
+            verbs.append(parse_verb(child))
+        except VerbError as exc:
+            raise _error(str(exc), url, exc.line, exc.attribute) from exc
+    return tuple(verbs)

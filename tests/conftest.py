@@ -1,0 +1,120 @@
+"""Shared fixtures: a real script server on loopback, and a platform (sandbox + engine).
+
+The script server is a real Flask app served by werkzeug from a thread; each test says
+what each path answers and reads back what was posted. The platform is the sandbox
+switch and an engine in this test's event loop, talking over real loopback sockets.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from flask import Flask, Response, request
+
+from engine.config import EngineConfig
+from engine.samples import ScriptServer
+
+Answer = tuple[int, str, bytes | str] | str
+Handler = Callable[[dict[str, str]], Answer]
+
+
+@dataclass
+class Hit:
+    method: str
+    path: str
+    form: dict[str, str]
+    args: dict[str, str]
+
+
+@dataclass
+class ScriptSite:
+    """Paths to answers (an XML string, a (status, content type, body) or a function)."""
+
+    routes: dict[str, Answer | Handler] = field(default_factory=dict)
+    hits: list[Hit] = field(default_factory=list)
+    url: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __setitem__(self, path: str, answer: Answer | Handler) -> None:
+        self.routes[path] = answer
+
+    def posted(self, path: str) -> list[dict[str, str]]:
+        return [hit.form for hit in self.hits if hit.path == path]
+
+    def respond(self, path: str) -> Response:
+        with self.lock:
+            self.hits.append(
+                Hit(request.method, path, request.form.to_dict(), request.args.to_dict())
+            )
+        answer = self.routes.get(path)
+        if answer is None:
+            return Response("not found", 404, content_type="text/plain")
+        if callable(answer):
+            answer = answer(request.values.to_dict())
+        if isinstance(answer, str):
+            return Response(answer, 200, content_type="text/xml")
+        status, ctype, body = answer
+        return Response(body, status, content_type=ctype)
+
+
+@pytest.fixture
+def site():
+    app = Flask("test-scripts")
+    scripts = ScriptSite()
+
+    @app.route("/", defaults={"path": ""}, methods=["GET", "POST"])
+    @app.route("/<path:path>", methods=["GET", "POST"])
+    def any_path(path: str) -> Response:
+        return scripts.respond("/" + path)
+
+    with ScriptServer(app) as server:
+        scripts.url = server.url.rstrip("/")
+        yield scripts
+
+
+@dataclass
+class Platform:
+    engine: object
+    sandbox: object
+    password: str = "ClueCon"
+
+    async def call(self, to: str = "15550002222", digits: str = "", **kw):
+        from sandbox.caller import place_call
+
+        lines: list[str] = []
+        result = await place_call(
+            ("127.0.0.1", self.sandbox.port), self.password, kw.pop("from_", "15550001111"),
+            to, digits, out=lines.append, timeout=kw.pop("timeout", 30), **kw,
+        )
+        return result
+
+
+@pytest.fixture
+def engine_config(site, tmp_path) -> EngineConfig:
+    """Override fields with dataclasses.replace in a test that needs other settings."""
+    return EngineConfig(
+        listen=("127.0.0.1", 0),
+        default_url=site.url + "/voice",
+        allow_private_urls=True,
+        media_dir=str(tmp_path / "media"),
+        recordings_dir=str(tmp_path / "recordings"),
+    )
+
+
+@pytest.fixture
+async def platform(engine_config):
+    from engine.server import Engine
+    from sandbox.switch import Sandbox
+
+    engine = Engine(engine_config)
+    await engine.start(link_switches=False)
+    sandbox = Sandbox("127.0.0.1", 0, "ClueCon", ("127.0.0.1", engine.port), 500.0)
+    await sandbox.start()
+    try:
+        yield Platform(engine, sandbox)
+    finally:
+        await sandbox.stop()
+        await engine.stop()
