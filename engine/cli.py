@@ -53,13 +53,10 @@ def cmd_sandbox(argv: Sequence[str]) -> int:
 
     args = config.parse("sandbox", argv)
     _logging()
-    host, port = config.host_port(args.listen, 8021)
-    engine = config.host_port(args.engine, 8084)
 
     async def run() -> None:
-        sandbox = Sandbox(host, port, args.password, engine, args.speed)
+        sandbox = Sandbox(args.listen, args.password, args.engine, args.speed)
         await sandbox.start()
-        logging.getLogger("sandbox").info("sandbox switch listening on %s:%s", host, port)
         try:
             await asyncio.Event().wait()
         finally:

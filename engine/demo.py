@@ -31,7 +31,7 @@ async def run_demo(digits: str = "1", speed: float = 20.0) -> int:
             )
         )
         await engine.start(link_switches=False)
-        sandbox = Sandbox("127.0.0.1", 0, PASSWORD, ("127.0.0.1", engine.port), speed)
+        sandbox = Sandbox("127.0.0.1:0", PASSWORD, f"127.0.0.1:{engine.port}", speed)
         await sandbox.start()
         print(
             f"script server {scripts.url}, engine 127.0.0.1:{engine.port}, "

@@ -210,6 +210,9 @@ async def serve_outbound(
         session = OutboundSession(reader, writer)
         try:
             await handler(session)
+        except asyncio.CancelledError:
+            # Shutdown: the handler's own cleanup has run; nobody awaits this task.
+            pass
         except Exception:
             log.exception("call handler failed")
         finally:

@@ -16,6 +16,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from uuid import uuid4
 
 from esl.connection import InboundClient
 from esl.errors import ESLError
@@ -101,29 +102,46 @@ async def place_call(
     client = await InboundClient.connect(switch[0], switch[1], password)
     try:
         await client.subscribe(EVENTS)
-        reply = await client.api(
-            f"originate {{origination_caller_id_number={from_}}}loopback/{to}/default &park()"
+        a_uuid = str(uuid4())
+        # In the background: a synchronous originate would only return once the call is
+        # answered, and fails if the engine ends it unanswered.
+        job = asyncio.create_task(
+            client.bgapi(
+                f"originate {{origination_uuid={a_uuid},origination_caller_id_number={from_}}}"
+                f"loopback/{to}/default &park()"
+            )
         )
-        if not reply.ok:
-            result.error = reply.text.strip()
-            return result
-        a_uuid = reply.text.split()[1]
         groups = [group for group in digits.split(",") if group]
         follower = _Follower(client, a_uuid, groups, out, result)
-        killer = None
+        tasks = [asyncio.create_task(_follow(client, follower)), job]
         if hangup_after is not None:
-            killer = asyncio.create_task(_kill_after(client, result, a_uuid, hangup_after))
+            tasks.append(asyncio.create_task(_kill_after(client, result, a_uuid, hangup_after)))
         try:
-            await asyncio.wait_for(_follow(client, follower), timeout)
+            await asyncio.wait_for(_until_done(tasks, result), timeout)
         except TimeoutError:
             result.error = f"the call did not end within {timeout:g} s"
             await _kill(client, result.uuid or a_uuid)
         finally:
-            if killer is not None:
-                killer.cancel()
+            for task in tasks:
+                task.cancel()
     finally:
         await client.close()
     return result
+
+
+async def _until_done(tasks: list[asyncio.Task], result: CallResult) -> None:
+    """Until the followed leg hangs up, or originate failed before any leg existed."""
+    follow, job = tasks[0], tasks[1]
+    await asyncio.wait([follow, job], return_when=asyncio.FIRST_COMPLETED)
+    if job.done() and not follow.done():
+        try:
+            reply = job.result().payload.strip()
+        except ESLError as exc:
+            reply = str(exc)
+        if not reply.startswith("+OK") and not result.uuid:
+            result.error = f"originate failed: {reply}"
+            return
+    await follow
 
 
 async def _follow(client: InboundClient, follower: _Follower) -> None:

@@ -86,8 +86,14 @@ class Platform:
 
         lines: list[str] = []
         result = await place_call(
-            ("127.0.0.1", self.sandbox.port), self.password, kw.pop("from_", "15550001111"),
-            to, digits, out=lines.append, timeout=kw.pop("timeout", 30), **kw,
+            ("127.0.0.1", self.sandbox.port),
+            self.password,
+            kw.pop("from_", "15550001111"),
+            to,
+            digits,
+            out=lines.append,
+            timeout=kw.pop("timeout", 30),
+            **kw,
         )
         return result
 
@@ -105,13 +111,19 @@ def engine_config(site, tmp_path) -> EngineConfig:
 
 
 @pytest.fixture
-async def platform(engine_config):
+def sandbox_speed() -> float:
+    """How much faster than real time the sandbox runs (parametrize to change)."""
+    return 500.0
+
+
+@pytest.fixture
+async def platform(engine_config, sandbox_speed):
     from engine.server import Engine
     from sandbox.switch import Sandbox
 
     engine = Engine(engine_config)
     await engine.start(link_switches=False)
-    sandbox = Sandbox("127.0.0.1", 0, "ClueCon", ("127.0.0.1", engine.port), 500.0)
+    sandbox = Sandbox("127.0.0.1:0", "ClueCon", f"127.0.0.1:{engine.port}", sandbox_speed)
     await sandbox.start()
     try:
         yield Platform(engine, sandbox)
