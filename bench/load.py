@@ -32,9 +32,8 @@ async def main(port: int, calls: int, concurrency: int) -> dict:
                 settle("completed")
 
     async def originate(n: int) -> None:
-        job = await client.bgapi(
-            f"originate {{origination_caller_id_number=1555{n:07d}}}loopback/15550000000/default &park()"
-        )
+        caller = f"{{origination_caller_id_number=1555{n:07d}}}"
+        job = await client.bgapi(f"originate {caller}loopback/15550000000/default &park()")
         if not job.payload.startswith("+OK"):
             settle("failed")
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import tempfile
 
-from sandbox.switch import Sandbox
-
 from engine.config import EngineConfig
 from engine.samples import ScriptServer, create_app
 from engine.server import Engine
 from sandbox.caller import place_call
+from sandbox.switch import Sandbox
 
 PASSWORD = "ClueCon"
 

@@ -41,7 +41,8 @@ async def test_answer_speak_gather_action_play_hangup(platform, site, tone) -> N
     site["/voice"] = response(
         "<Answer/>",
         "<Speak>Welcome to the test.</Speak>",
-        '<Gather action="/menu" numDigits="2" timeout="5"><Speak>Enter two digits.</Speak></Gather>',
+        '<Gather action="/menu" numDigits="2" timeout="5">',
+        "<Speak>Enter two digits.</Speak></Gather>",
         "<Speak>Not reached.</Speak>",
     )
     site["/menu"] = response("<Play>/tone.wav</Play>", "<Hangup/>")
