@@ -7,6 +7,7 @@ script is on loopback). The call is placed exactly as ``callscript call`` does.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 
 from engine.config import EngineConfig
@@ -18,7 +19,23 @@ from sandbox.switch import Sandbox
 PASSWORD = "ClueCon"
 
 
+class _VerbLines(logging.Handler):
+    """Prints each verb as the engine starts it, between the switch's app lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == "call %s: <%s>" and isinstance(record.args, tuple):
+            print(f"verb <{record.args[1]}>", flush=True)
+
+
+def _show_verbs() -> None:
+    logger = logging.getLogger("engine.loop")
+    logger.addHandler(_VerbLines())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 async def run_demo(digits: str = "1", speed: float = 20.0) -> int:
+    _show_verbs()
     with ScriptServer(create_app()) as scripts, tempfile.TemporaryDirectory() as tmp:
         engine = Engine(
             EngineConfig(

@@ -20,7 +20,7 @@ from engine.fetch import Fetcher
 from engine.media import Media
 from esl.connection import OutboundSession
 from esl.errors import ESLError
-from verbs import Verb, needs_answer, run_verb
+from verbs import Verb, module_of, needs_answer, run_verb
 from verbs.base import Continue, Fetch, Hangup, Outcome
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ class Runner:
         for verb in verbs:
             if call.gone:
                 return Hangup()
+            log.info("call %s: <%s>", call.params["CallSid"], module_of(verb).TAG)
             if needs_answer(verb):
                 await call.answer()
             outcome = await run_verb(call, verb)

@@ -7,6 +7,7 @@ from a thread by werkzeug so the demo needs nothing else running.
 from __future__ import annotations
 
 import io
+import logging
 import math
 import struct
 import threading
@@ -75,6 +76,7 @@ class ScriptServer:
 
     def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

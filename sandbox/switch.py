@@ -1,0 +1,217 @@
+"""The sandbox switch: the inbound ESL server, the channel registry and the event bus.
+
+``Sandbox`` is the public face: ``await Sandbox(...).start()`` inside any asyncio program
+(the tests run it in-process), ``trace(uuid)`` for what a call ran, and ``run()`` for
+``callscript sandbox``. Deviations from FreeSWITCH, all deliberate: only loopback
+endpoints exist and every B-leg goes to the engine; only the events listed in
+DESIGN.md are produced (no CHANNEL_STATE before hangup, no CHANNEL_OUTGOING,
+CHANNEL_CALLSTATE, CALL_UPDATE...), so ``event plain ALL`` sees that subset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from esl.protocol import Command
+from sandbox import api as api_commands
+from sandbox.channel import Channel
+from sandbox.clock import Clock
+from sandbox.listener import Connection, Fields
+from sandbox.outbound import OutboundSession, deliver_message
+
+log = logging.getLogger("callscript.sandbox")
+
+
+class InboundConnection(Connection):
+    """A client of the switch (the engine's control connection, ``callscript call``)."""
+
+    authed = False
+
+    async def run(self) -> None:
+        self.write(b"Content-Type: auth/request\n\n")
+        try:
+            await self.serve_commands()
+        finally:
+            await self.close()
+
+    async def handle(self, command: Command) -> None:
+        verb = command.verb.lower()
+        if not self.authed and verb not in ("auth", "exit", "..."):
+            self.reply("-ERR command not found")
+        elif verb == "auth":
+            await self.cmd_auth(command)
+        elif verb == "myevents" and command.arg.strip():
+            self.my_uuid = command.arg.split()[0]
+            self.all_events = True
+            self.reply("+OK Events Enabled")
+        elif verb in ("linger", "nolinger", "divert_events"):
+            self.reply("-ERR not controlling a session" if verb != "divert_events"
+                       else "-ERR not controlling a session.")
+        elif verb == "sendmsg":
+            await self.cmd_sendmsg(command)
+        else:
+            await super().handle(command)
+
+    async def cmd_auth(self, command: Command) -> None:
+        if self.authed:
+            self.reply("-ERR command not found")
+        elif command.arg == self.switch.password:
+            self.authed = True
+            self.reply("+OK accepted")
+        else:
+            self.reply("-ERR invalid")
+            await self.close(self.goodbye())
+
+    async def cmd_sendmsg(self, command: Command) -> None:
+        target = command.arg.strip() or command.get("session-id") or ""
+        channel = self.switch.channels.get(target)
+        if channel is None:
+            self.reply(f"-ERR invalid session id [{target}]")
+            return
+        self.reply("+OK")
+        deliver_message(channel, command)
+
+
+class Switch:
+    """Shared state: channels by uuid, connections, the clock, the engine's address."""
+
+    def __init__(self, password: str, engine: tuple[str, int], clock: Clock) -> None:
+        self.password = password
+        self.engine = engine
+        self.clock = clock
+        self.channels: dict[str, Channel] = {}
+        self.traces: dict[str, list[dict[str, str]]] = {}
+        self.connections: set[Connection] = set()
+        self.started = time.time()
+        self.sessions = 0
+        self.peak = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def fire(self, fields: Fields, payload: str = "") -> None:
+        """Hand an event to every connection, in firing order."""
+        for connection in list(self.connections):
+            connection.offer(fields, payload)
+
+    def new_channel(self, uuid: str, leg: str, number: str, cid_num: str,
+                    cid_name: str) -> Channel:
+        self.sessions += 1
+        channel = Channel(self, uuid, leg, number, cid_num, cid_name, self.sessions)
+        self.channels[uuid] = channel
+        self.traces[uuid] = channel.trace
+        self.peak = max(self.peak, len(self.channels))
+        return channel
+
+    def remove_channel(self, channel: Channel) -> None:
+        self.channels.pop(channel.uuid, None)
+
+    async def api(self, line: str) -> str:
+        return await api_commands.run_api(self, line)
+
+    async def serve_outbound(self, channel: Channel, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
+        session = OutboundSession(self, channel, reader, writer)
+        self.connections.add(session)
+        await session.run()
+
+    async def serve_inbound(self, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> None:
+        connection = InboundConnection(self, reader, writer)
+        self.connections.add(connection)
+        await connection.run()
+
+    async def shutdown(self) -> None:
+        for channel in list(self.channels.values()):
+            channel.hangup("SYSTEM_SHUTDOWN")
+        await asyncio.sleep(0.01)
+        for connection in list(self.connections):
+            await connection.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+
+class Sandbox:
+    """A FreeSWITCH stand-in listening for inbound ESL, sending its calls to the engine."""
+
+    def __init__(self, listen: str = "127.0.0.1:8021", password: str = "ClueCon",
+                 engine: str = "127.0.0.1:8084", speed: float = 1.0) -> None:
+        self.listen_host, self.listen_port = split_address(listen)
+        self.switch = Switch(password, split_address(engine), Clock(speed))
+        self._server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with ``listen="127.0.0.1:0"``)."""
+        if self._server is None:
+            return self.listen_port
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self.switch.serve_inbound, self.listen_host, self.listen_port)
+        log.info("sandbox listening on %s:%s, engine at %s:%s, speed %s", self.listen_host,
+                 self.port, *self.switch.engine, self.switch.clock.speed)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self.switch.shutdown()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+            self._server = None
+
+    def set_engine(self, engine: str) -> None:
+        self.switch.engine = split_address(engine)
+
+    def trace(self, uuid: str) -> list[dict[str, str]]:
+        """Apps a channel ran, ``{"app", "arg", "response"}`` each, then ``{"hangup"}``."""
+        return list(self.switch.traces.get(uuid, []))
+
+    def channel(self, uuid: str) -> Channel | None:
+        return self.switch.channels.get(uuid)
+
+    def b_leg_of(self, a_uuid: str) -> str | None:
+        """The uuid of the engine-served B-leg of an originated A-leg."""
+        a = self.switch.channels.get(a_uuid)
+        return a.partner.uuid if a is not None and a.partner is not None else None
+
+
+def split_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+async def run(listen: str = "127.0.0.1:8021", password: str = "ClueCon",
+              engine: str = "127.0.0.1:8084", speed: float = 1.0) -> None:
+    """``callscript sandbox``: serve until cancelled."""
+    sandbox = Sandbox(listen, password, engine, speed)
+    await sandbox.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sandbox.stop()
+
+
+
+
+
+async def main(argv: list[str] | None = None) -> None:
+    """Parse ``--listen --password --engine --speed`` (plain flags only) and run."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="callscript sandbox")
+    parser.add_argument("--listen", default="127.0.0.1:8021")
+    parser.add_argument("--password", default="ClueCon")
+    parser.add_argument("--engine", default="127.0.0.1:8084")
+    parser.add_argument("--speed", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    await run(args.listen, args.password, args.engine, args.speed)
