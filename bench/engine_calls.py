@@ -56,6 +56,15 @@ async def wait_port(port: int, timeout: float = 20) -> None:
             await asyncio.sleep(0.1)
 
 
+async def run_load(port: int, calls: int, concurrency: int) -> dict:
+    load = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "bench" / "load.py"), str(port), str(calls),
+        str(concurrency), stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    out, _ = await load.communicate()
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
 async def watch(engine: Engine, peak: list[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
         peak[0] = max(peak[0], engine.runner.active)
@@ -73,7 +82,8 @@ async def main(args: argparse.Namespace) -> dict:
     script_port, switch_port = free_port(), free_port()
     script = spawn(
         sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{script_port}", "-w", "1",
-        "-k", "gthread", "--threads", "32", "--log-level", "warning",
+        "-k", "gthread", "--threads", "32", "--worker-connections", "20000",
+        "--backlog", "8192", "--log-level", "warning",
         f"bench.script_app:create_app(hold={args.hold})",
     )
     engine = Engine(EngineConfig(listen=("127.0.0.1", 0), allow_private_urls=True,
@@ -86,19 +96,15 @@ async def main(args: argparse.Namespace) -> dict:
     try:
         await wait_port(script_port)
         await wait_port(switch_port)
+        await run_load(switch_port, args.warmup, min(args.warmup, args.concurrency))
+        engine.stats.samples.clear()  # steady state: media cached, speech rendered
         peak, stop = [0], asyncio.Event()
         watcher = asyncio.create_task(watch(engine, peak, stop))
         started = time.perf_counter()
-        load = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "bench" / "load.py"), str(switch_port),
-            str(args.calls), str(args.concurrency), stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        out, _ = await load.communicate()
+        done = await run_load(switch_port, args.calls, args.concurrency)
         elapsed = time.perf_counter() - started
         stop.set()
         await watcher
-        done = json.loads(out.decode().strip().splitlines()[-1])
     finally:
         await engine.stop()
         for proc in (sandbox, script):
@@ -110,6 +116,7 @@ async def main(args: argparse.Namespace) -> dict:
         "calls": args.calls,
         "completed": done["completed"],
         "failed": done["failed"],
+        "hangup_causes": done["hangup_causes"],
         "concurrency": args.concurrency,
         "calls_per_s": round(done["completed"] / elapsed, 1),
         "concurrent_calls_held": peak[0],
@@ -127,4 +134,5 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--hold", type=float, default=0, help="seconds each call pauses")
     parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--warmup", type=int, default=20, help="calls placed before measuring")
     print(json.dumps(asyncio.run(main(parser.parse_args()))))

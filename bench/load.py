@@ -1,7 +1,8 @@
 """Load generator: originate CALLS calls on a switch, CONCURRENCY at a time.
 
-Prints one JSON line: completed and failed counts. A call is complete when its
-``-b`` leg (the one the engine served) hangs up."""
+Prints one JSON line: completed and failed counts and the hangup causes. A call is
+complete when its ``-b`` leg (the one the engine served) hangs up NORMAL_CLEARING after
+its script ran; any other cause (NO_ANSWER: the engine did not answer in time) fails."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ async def main(port: int, calls: int, concurrency: int) -> dict:
     slots = asyncio.Semaphore(concurrency)
     finished = asyncio.Event()
     counts = {"completed": 0, "failed": 0}
+    causes: dict[str, int] = {}
 
     def settle(key: str) -> None:
         counts[key] += 1
@@ -29,7 +31,9 @@ async def main(port: int, calls: int, concurrency: int) -> dict:
         while True:
             event = await client.events.get()
             if (event.field("Channel-Name") or "").endswith("-b"):
-                settle("completed")
+                cause = event.field("Hangup-Cause") or "?"
+                causes[cause] = causes.get(cause, 0) + 1
+                settle("completed" if cause == "NORMAL_CLEARING" else "failed")
 
     async def originate(n: int) -> None:
         caller = f"{{origination_caller_id_number=1555{n:07d}}}"
@@ -44,8 +48,10 @@ async def main(port: int, calls: int, concurrency: int) -> dict:
         jobs.append(asyncio.create_task(originate(n)))
     await finished.wait()
     watcher.cancel()
+    for job in jobs:
+        job.cancel()
     await client.close()
-    return counts
+    return {**counts, "hangup_causes": causes}
 
 
 if __name__ == "__main__":

@@ -32,11 +32,13 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import time
 import uuid
 import weakref
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -56,16 +58,44 @@ AUDIO_EXTENSIONS = {
 }
 # Twilio-style language tag (lower case) -> espeak-ng voice. Approximations are marked.
 LANGUAGES = {
-    "en-us": "en-us", "en": "en-us", "en-gb": "en-gb", "en-au": "en-gb",  # en-au: nearest
-    "fr-fr": "fr-fr", "fr": "fr-fr", "fr-ca": "fr-fr", "fr-be": "fr-be", "fr-ch": "fr-ch",
-    "it-it": "it", "it": "it", "es-es": "es", "es": "es", "es-mx": "es-419",
-    "es-us": "es-419", "de-de": "de", "de": "de", "pt-pt": "pt", "pt-br": "pt-br",
-    "nl-nl": "nl", "sv-se": "sv", "da-dk": "da", "nb-no": "nb", "pl-pl": "pl",
-    "ru-ru": "ru", "ja-jp": "ja", "ko-kr": "ko", "zh-cn": "cmn", "ca-es": "ca",
-    "fi-fi": "fi", "tr-tr": "tr", "cs-cz": "cs", "el-gr": "el", "ro-ro": "ro",
+    "en-us": "en-us",
+    "en": "en-us",
+    "en-gb": "en-gb",
+    "en-au": "en-gb",  # en-au: nearest
+    "fr-fr": "fr-fr",
+    "fr": "fr-fr",
+    "fr-ca": "fr-fr",
+    "fr-be": "fr-be",
+    "fr-ch": "fr-ch",
+    "it-it": "it",
+    "it": "it",
+    "es-es": "es",
+    "es": "es",
+    "es-mx": "es-419",
+    "es-us": "es-419",
+    "de-de": "de",
+    "de": "de",
+    "pt-pt": "pt",
+    "pt-br": "pt-br",
+    "nl-nl": "nl",
+    "sv-se": "sv",
+    "da-dk": "da",
+    "nb-no": "nb",
+    "pl-pl": "pl",
+    "ru-ru": "ru",
+    "ja-jp": "ja",
+    "ko-kr": "ko",
+    "zh-cn": "cmn",
+    "ca-es": "ca",
+    "fi-fi": "fi",
+    "tr-tr": "tr",
+    "cs-cz": "cs",
+    "el-gr": "el",
+    "ro-ro": "ro",
 }
 VOICES = {"man": "m3", "woman": "f3", "alice": "f3"}
 MAX_SPEECH_CHARS = 4_000
+KNOWN_ENTRIES = 10_000
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)
 _STALE_OK = (ConnectFailed, FetchTimeout)
 
@@ -121,9 +151,22 @@ class Media:
         self._fresh_for = fresh_for
         self._espeak = espeak
         self._render_timeout = render_timeout
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Hot entries stay in memory, so a cached file costs no thread-pool hop per call.
+        self._known: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def _remember(self, key: str, path: str, fresh_until: float = math.inf) -> str:
+        self._known[key] = (path, fresh_until)
+        self._known.move_to_end(key)
+        if len(self._known) > KNOWN_ENTRIES:
+            self._known.popitem(last=False)
+        return path
+
+    def _recall(self, key: str) -> str | None:
+        known = self._known.get(key)
+        if known is None or time.time() >= known[1]:
+            return None
+        return known[0]
 
     def _lock(self, name: str) -> asyncio.Lock:
         lock = self._locks.get(name)
@@ -135,10 +178,15 @@ class Media:
     async def play_path(self, url: str) -> str:
         """A local file holding the audio at `url`, downloaded only when needed."""
         key = _key(_without_fragment(url))
+        if known := self._recall(f"play:{key}"):
+            return known
         async with self._lock(f"play:{key}"):
             entry = await asyncio.to_thread(self._read_sidecar, key)
             if entry and time.time() - entry["fetched_at"] < entry["max_age"]:
-                return str(self._play_dir / entry["file"])
+                fresh_until = entry["fetched_at"] + entry["max_age"]
+                return self._remember(
+                    f"play:{key}", str(self._play_dir / entry["file"]), fresh_until
+                )
             try:
                 return await self._download(url, key, entry)
             except _STALE_OK + (BadStatus,) as exc:
@@ -173,7 +221,8 @@ class Media:
             "max_age": _max_age(result.cache_control, self._fresh_for),
         }
         await asyncio.to_thread(self._write_sidecar, key, sidecar)
-        return str(path)
+        fresh_until = sidecar["fetched_at"] + sidecar["max_age"]
+        return self._remember(f"play:{key}", str(path), fresh_until)
 
     def _read_sidecar(self, key: str) -> dict[str, Any] | None:
         """The cache entry for `key`, or None if missing, unreadable or its file is gone."""
@@ -201,20 +250,26 @@ class Media:
                 f"text to speak is {len(text)} characters, more than {MAX_SPEECH_CHARS}"
             )
         key = _key(f"{language.strip().lower()}|{voice.strip().lower()}|{text}")
+        if known := self._recall(f"speech:{key}"):
+            return known
         path = self._speech_dir / f"{key}.wav"
-        if await asyncio.to_thread(path.is_file):
-            return str(path)
         async with self._lock(f"speech:{key}"):
             if not await asyncio.to_thread(path.is_file):
                 await self._render(text, espeak, path)
-        return str(path)
+        return self._remember(f"speech:{key}", str(path))
 
     async def _render(self, text: str, espeak: str, path: Path) -> None:
         """Run espeak-ng into a temp file, check it is a WAV, then rename it into place."""
         tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.wav")
         try:
             proc = await asyncio.create_subprocess_exec(
-                self._espeak, "-v", espeak, "-w", str(tmp), "--", text,
+                self._espeak,
+                "-v",
+                espeak,
+                "-w",
+                str(tmp),
+                "--",
+                text,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,

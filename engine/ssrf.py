@@ -167,6 +167,13 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def resolve(self, host: str, port: int) -> list[str]:
         """All addresses of `host`, each checked; refusing one refuses the host."""
+        try:
+            literal = _parse_ip(host.strip("[]"))
+        except ValueError:
+            literal = None
+        if literal is not None:  # no lookup (and no thread-pool hop) for an address
+            self._policy.check_address(host, literal)
+            return [str(literal)]
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
