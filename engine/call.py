@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
+from engine.errors import EngineError
 from esl.connection import OutboundSession
 from esl.protocol import CommandReply, Event
+from verbs.errors import MediaError
 
 API_VERSION = "v1"
 
@@ -127,10 +129,16 @@ class LiveCall:
             await self.session.hangup(cause)
 
     async def media_path(self, url: str) -> str:
-        return await self._media(url)
+        try:
+            return await self._media(url)
+        except (EngineError, OSError, ValueError) as exc:
+            raise MediaError(str(exc)) from exc
 
     async def speech_path(self, text: str, language: str, voice: str) -> str:
-        return await self._speech(text, language, voice)
+        try:
+            return await self._speech(text, language, voice)
+        except (EngineError, OSError, ValueError) as exc:
+            raise MediaError(str(exc)) from exc
 
     def resolve(self, url: str) -> str:
         return urljoin(self.url, url.strip())

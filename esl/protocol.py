@@ -17,146 +17,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from urllib.parse import unquote
 
-from esl.errors import RemoteProtocolError
-
-Headers = tuple[tuple[str, str], ...]
+from esl.errors import LocalProtocolError, RemoteProtocolError
+from esl.frames import (
+    ApiResponse,
+    AuthRequest,
+    Command,
+    CommandReply,
+    DisconnectNotice,
+    Event,
+    Frame,
+    Headers,
+)
 
 MAX_HEADER_BLOCK = 256 * 1024
 MAX_BODY = 64 * 1024 * 1024
-
-# FreeSWITCH's switch_url_encode escapes these, every control byte and every byte > 126.
-_UNSAFE = set(b'\r\n "#%&+:;<=>?@[\\]^`{|}')
-
-
-def url_encode(value: str) -> str:
-    """Percent-encode a header value the way FreeSWITCH does in event-plain bodies."""
-    out = []
-    for byte in value.encode("utf-8"):
-        if byte in _UNSAFE or byte < 32 or byte > 126:
-            out.append(f"%{byte:02X}")
-        else:
-            out.append(chr(byte))
-    return "".join(out)
-
-
-class _HeaderAccess:
-    headers: Headers
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        """The first value of ``name`` (header names compare case-sensitively, as in FS)."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return default
-
-    def get_all(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key == name]
-
-    def __getitem__(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise KeyError(name)
-        return value
-
-    def __contains__(self, name: object) -> bool:
-        return any(key == name for key, _ in self.headers)
-
-
-@dataclass(frozen=True)
-class Frame(_HeaderAccess):
-    """A frame whose Content-Type this module has no richer type for."""
-
-    headers: Headers
-    body: bytes = b""
-
-    @property
-    def content_type(self) -> str:
-        return self.get("Content-Type", "") or ""
-
-
-@dataclass(frozen=True)
-class AuthRequest(Frame):
-    """The switch asks an inbound client to authenticate."""
-
-
-@dataclass(frozen=True)
-class CommandReply(Frame):
-    """Reply to a command. On ``connect`` it also carries the whole channel data."""
-
-    @property
-    def reply_text(self) -> str:
-        return self.get("Reply-Text", "") or ""
-
-    @property
-    def ok(self) -> bool:
-        return self.reply_text.startswith("+OK")
-
-
-@dataclass(frozen=True)
-class ApiResponse(Frame):
-    """The result of ``api``: a text body, ``-ERR ...`` on failure."""
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    @property
-    def ok(self) -> bool:
-        return not self.text.startswith("-ERR")
-
-
-@dataclass(frozen=True)
-class Event(Frame):
-    """An event, plain or JSON. ``fields`` are its decoded headers; ``payload`` its body."""
-
-    fields: Headers = ()
-    payload: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.field("Event-Name") or ""
-
-    def field(self, name: str, default: str | None = None) -> str | None:
-        for key, value in self.fields:
-            if key == name:
-                return value
-        return default
-
-    @property
-    def unique_id(self) -> str | None:
-        return self.field("Unique-ID")
-
-
-@dataclass(frozen=True)
-class DisconnectNotice(Frame):
-    """The switch is closing (or, with linger, will close) the connection."""
-
-
-@dataclass(frozen=True)
-class Command:
-    """A command as the switch receives it (used by the sandbox)."""
-
-    line: str
-    headers: Headers = ()
-    body: bytes = b""
-
-    @property
-    def verb(self) -> str:
-        return self.line.split(" ", 1)[0]
-
-    @property
-    def arg(self) -> str:
-        parts = self.line.split(" ", 1)
-        return parts[1] if len(parts) > 1 else ""
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return default
 
 
 def parse_header_block(block: bytes, decode: bool = True) -> Headers:
@@ -305,7 +181,7 @@ class CommandReader:
 
 def _line(text: str) -> bytes:
     if "\n" in text or "\r" in text:
-        raise ValueError(f"a command line may not contain a newline: {text!r}")
+        raise LocalProtocolError(f"a command line may not contain a newline: {text!r}")
     return f"{text}\n\n".encode()
 
 
@@ -361,7 +237,7 @@ def sendmsg(
     lines = [f"sendmsg {uuid}" if uuid else "sendmsg"]
     for name, value in headers:
         if "\n" in name + value:
-            raise ValueError(f"sendmsg header {name!r} may not contain a newline")
+            raise LocalProtocolError(f"sendmsg header {name!r} may not contain a newline")
         lines.append(f"{name}: {value}")
     if body:
         lines.append(f"content-length: {len(body)}")
@@ -415,54 +291,6 @@ def unicast(
             ("transport", transport),
         ],
         uuid,
-    )
-
-
-# ---- frames to bytes (switch side, for the sandbox) --------------------------------
-
-
-def encode_headers(headers: Iterable[tuple[str, str]], encode: bool) -> bytes:
-    return "".join(
-        f"{name}: {url_encode(value) if encode else value}\n" for name, value in headers
-    ).encode()
-
-
-def encode_frame(headers: Iterable[tuple[str, str]], body: bytes = b"") -> bytes:
-    """An outer frame, its headers in the order given (FreeSWITCH's order varies by type)."""
-    return encode_headers(headers, encode=False) + b"\n" + body
-
-
-def encode_event_plain(fields: Iterable[tuple[str, str]], payload: str = "") -> bytes:
-    """A text/event-plain frame, its values percent-encoded as FreeSWITCH does."""
-    fields = list(fields)
-    data = payload.encode()
-    if data:
-        fields.append(("Content-Length", str(len(data))))
-    body = encode_headers(fields, encode=True) + b"\n" + data
-    return encode_frame(
-        [("Content-Length", str(len(body))), ("Content-Type", "text/event-plain")], body
-    )
-
-
-def encode_event_json(fields: Iterable[tuple[str, str]], payload: str = "") -> bytes:
-    data = dict(fields)
-    if payload:
-        data["Content-Length"] = str(len(payload.encode()))
-        data["_body"] = payload
-    body = json.dumps(data, separators=(",", ":")).encode()
-    return encode_frame(
-        [("Content-Length", str(len(body))), ("Content-Type", "text/event-json")], body
-    )
-
-
-def encode_reply(text: str, extra: Iterable[tuple[str, str]] = ()) -> bytes:
-    return encode_frame([("Content-Type", "command/reply"), ("Reply-Text", text), *extra])
-
-
-def encode_api_response(text: str) -> bytes:
-    body = text.encode()
-    return encode_frame(
-        [("Content-Type", "api/response"), ("Content-Length", str(len(body)))], body
     )
 
 

@@ -14,14 +14,8 @@ import contextlib
 import uuid as uuidlib
 from typing import TYPE_CHECKING
 
-from esl.protocol import (
-    Command,
-    CommandReader,
-    encode_api_response,
-    encode_event_json,
-    encode_event_plain,
-    encode_reply,
-)
+from esl.encode import encode_api_response, encode_event_json, encode_event_plain, encode_reply
+from esl.protocol import Command, CommandReader
 from sandbox import events
 
 if TYPE_CHECKING:
@@ -37,8 +31,9 @@ def header(fields: Fields, name: str) -> str | None:
 class Connection:
     """One ESL connection, seen from the switch's side."""
 
-    def __init__(self, switch: Switch, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, switch: Switch, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self.switch = switch
         self.reader, self.writer = reader, writer
         self.names: set[str] = set()
@@ -77,8 +72,11 @@ class Connection:
             return False
         if not self.filters:
             return True
-        return any((header(fields, key) or "").lower() == value.lower()
-                   for key, value in self.filters if header(fields, key) is not None)
+        return any(
+            (header(fields, key) or "").lower() == value.lower()
+            for key, value in self.filters
+            if header(fields, key) is not None
+        )
 
     async def close(self, notice: bytes | None = None) -> None:
         if self.closed:
@@ -114,10 +112,16 @@ class Connection:
     async def handle(self, command: Command) -> None:
         """Commands both kinds of connection accept; subclasses add their own first."""
         verb = command.verb.lower()
-        handler = {"event": self.cmd_event, "noevents": self.cmd_noevents,
-                   "nixevent": self.cmd_nixevent, "filter": self.cmd_filter,
-                   "api": self.cmd_api, "bgapi": self.cmd_bgapi, "exit": self.cmd_exit,
-                   "...": self.cmd_exit}.get(verb)
+        handler = {
+            "event": self.cmd_event,
+            "noevents": self.cmd_noevents,
+            "nixevent": self.cmd_nixevent,
+            "filter": self.cmd_filter,
+            "api": self.cmd_api,
+            "bgapi": self.cmd_bgapi,
+            "exit": self.cmd_exit,
+            "...": self.cmd_exit,
+        }.get(verb)
         if handler is None:
             self.reply("-ERR command not found")
         else:
@@ -164,8 +168,9 @@ class Connection:
             if name.lower() == "all":
                 self.filters.clear()
             else:
-                self.filters = [(k, v) for k, v in self.filters
-                                if not (k == name and (not value or v == value))]
+                self.filters = [
+                    (k, v) for k, v in self.filters if not (k == name and (not value or v == value))
+                ]
             self.reply(f"+OK filter deleted. [{name}][{value or '(null)'}]")
         elif value:
             if name.lower() == "add":

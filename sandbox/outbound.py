@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from esl.protocol import Command, encode_headers
+from esl.encode import encode_headers
+from esl.protocol import Command
 from sandbox import events
 from sandbox.channel import Channel
 from sandbox.listener import Connection
@@ -28,8 +29,13 @@ if TYPE_CHECKING:
 class OutboundSession(Connection):
     """The socket application's connection for one channel."""
 
-    def __init__(self, switch: Switch, channel: Channel, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        switch: Switch,
+        channel: Channel,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
         super().__init__(switch, reader, writer)
         self.channel = channel
         self.linger: int | None = None
@@ -50,10 +56,16 @@ class OutboundSession(Connection):
 
     async def handle(self, command: Command) -> None:
         verb = command.verb.lower()
-        handler = {"connect": self.cmd_connect, "myevents": self.cmd_myevents,
-                   "linger": self.cmd_linger, "nolinger": self.cmd_nolinger,
-                   "sendmsg": self.cmd_sendmsg, "getvar": self.cmd_getvar,
-                   "resume": self.cmd_resume, "divert_events": self.cmd_divert}.get(verb)
+        handler = {
+            "connect": self.cmd_connect,
+            "myevents": self.cmd_myevents,
+            "linger": self.cmd_linger,
+            "nolinger": self.cmd_nolinger,
+            "sendmsg": self.cmd_sendmsg,
+            "getvar": self.cmd_getvar,
+            "resume": self.cmd_resume,
+            "divert_events": self.cmd_divert,
+        }.get(verb)
         if handler is None:
             await super().handle(command)
         else:

@@ -59,11 +59,15 @@ class Call(Protocol):
     async def answer(self) -> None: ...
 
     async def media_path(self, url: str) -> str:
-        """A local file for a Play URL (fetched through the SSRF guard, cached)."""
+        """A local file for a Play URL (fetched through the SSRF guard, cached).
+
+        Raises ``verbs.errors.MediaError`` when it cannot be had."""
         ...
 
     async def speech_path(self, text: str, language: str, voice: str) -> str:
-        """A local WAV of ``text`` spoken in ``language`` (rendered once, cached)."""
+        """A local WAV of ``text`` spoken in ``language`` (rendered once, cached).
+
+        Raises ``verbs.errors.MediaError`` when it cannot be rendered."""
         ...
 
     def resolve(self, url: str) -> str:

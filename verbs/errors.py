@@ -15,3 +15,7 @@ class VerbError(ValueError):
         self.line = line
         self.attribute = attribute
         self.reason = message
+
+
+class MediaError(Exception):
+    """Raised by ``Call.media_path``/``speech_path``; a verb skips the media and goes on."""

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from engine.errors import EngineError
 from verbs import attrs
 from verbs.base import CONTINUE, Call, Hangup, Outcome
+from verbs.errors import MediaError
 
 TAG = "Play"
 NEEDS_ANSWER = True
@@ -43,7 +43,7 @@ async def media_file(call: Call, url: str) -> str | None:
     absolute = call.resolve(url)
     try:
         return await call.media_path(absolute)
-    except (EngineError, OSError) as exc:
+    except MediaError as exc:
         log.warning("Play skipped: %s could not be fetched: %s", absolute, exc)
         return None
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from engine.errors import EngineError
 from verbs import attrs
 from verbs.base import CONTINUE, Call, Hangup, Outcome
-from verbs.errors import VerbError
+from verbs.errors import MediaError, VerbError
 from verbs.play import play_file
 
 TAG = "Speak"
@@ -79,7 +78,7 @@ async def speech_file(call: Call, verb: Speak) -> str | None:
     """The rendered WAV, or None (logged) if rendering failed. Shared with Gather."""
     try:
         return await call.speech_path(verb.text, verb.language, verb.voice)
-    except (EngineError, OSError, ValueError) as exc:
+    except MediaError as exc:
         log.warning("Speak skipped: could not render %r: %s", verb.text[:40], exc)
         return None
 

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from esl import protocol
-from esl.errors import RemoteProtocolError
+from esl import encode, protocol
+from esl.errors import LocalProtocolError, RemoteProtocolError
 from esl.protocol import (
     ApiResponse,
     AuthRequest,
@@ -181,15 +181,15 @@ def test_command_encoders_match_the_recorded_bytes() -> None:
 
 
 def test_encoders_refuse_newlines() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(LocalProtocolError, match="newline"):
         protocol.api("status\n\nexit")
-    with pytest.raises(ValueError):
+    with pytest.raises(LocalProtocolError, match="call-command"):
         protocol.sendmsg([("call-command", "execute\nx")])
 
 
 def test_event_plain_round_trip_uses_freeswitch_encoding() -> None:
     fields = [("Event-Name", "CHANNEL_EXECUTE"), ("Application-Data", "a=b c:d/%#\\+")]
-    raw = protocol.encode_event_plain(fields)
+    raw = encode.encode_event_plain(fields)
     assert b"Application-Data: a%3Db%20c%3Ad/%25%23%5C%2B\n" in raw
     (event,) = frames_of([raw])
     assert event.fields == tuple(fields)

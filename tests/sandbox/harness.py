@@ -13,7 +13,8 @@ import contextlib
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from esl.protocol import Event, Frame, FrameReader, url_encode
+from esl.encode import url_encode
+from esl.protocol import Event, Frame, FrameReader
 from sandbox import Sandbox
 from tests import captures
 

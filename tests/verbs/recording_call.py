@@ -10,8 +10,8 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from engine.errors import FetchError
 from esl.protocol import Event
+from verbs.errors import MediaError
 
 T = TypeVar("T")
 
@@ -86,7 +86,7 @@ class RecordingCall:
     async def media_path(self, url: str) -> str:
         self.fetched.append(url)
         if url in self.missing:
-            raise FetchError("404 Not Found", url)
+            raise MediaError(f"404 Not Found: {url}")
         return "/media/" + urlsplit(url).path.rsplit("/", 1)[-1]
 
     async def speech_path(self, text: str, language: str, voice: str) -> str:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import EngineError
 from tests.verbs.recording_call import RecordingCall, element, run
 from verbs import base, play, speak
 from verbs.base import CONTINUE
-from verbs.errors import VerbError
+from verbs.errors import MediaError, VerbError
 
 # ---- Play --------------------------------------------------------------------------
 
@@ -113,7 +112,7 @@ def test_speak_renders_then_plays_per_loop():
 
 class BrokenTTS(RecordingCall):
     async def speech_path(self, text: str, language: str, voice: str) -> str:
-        raise EngineError("espeak-ng not installed")
+        raise MediaError("espeak-ng not installed")
 
 
 def test_speak_render_failure_is_skipped():
@@ -139,6 +138,6 @@ def test_every_language_and_voice_is_one_the_renderer_speaks():
 def test_speak_renderer_refusal_is_skipped():
     class Refusing(RecordingCall):
         async def speech_path(self, text: str, language: str, voice: str) -> str:
-            raise ValueError("unsupported speech language")
+            raise MediaError("unsupported speech language")
 
     assert run(speak.run(Refusing(), speak.Speak("Hi"))) == CONTINUE
