@@ -7,14 +7,18 @@ the time from a completion event arriving to the next command leaving, fetches a
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 from engine.errors import EngineError
 from esl.connection import OutboundSession
+from esl.errors import ESLError
 from esl.protocol import CommandReply, Event
+from verbs.base import Settings
 from verbs.errors import MediaError
 
 API_VERSION = "v1"
@@ -56,23 +60,37 @@ def call_params(channel: CommandReply, account_sid: str) -> dict[str, str]:
     return params
 
 
+Emit = Callable[[str, str, Mapping[str, str]], None]
+"""(CallSid, event name, data): where a call's status events go."""
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every call of one engine shares: media, documents, events, settings."""
+
+    media: Callable[[str], Awaitable[str]]
+    speech: Callable[[str, str, str], Awaitable[str]]
+    load: Callable[[LiveCall, str, str, Sequence[tuple[str, str]]], Awaitable[Sequence | None]]
+    emit: Emit
+    settings: Settings = Settings()
+    stats: Stats | None = None
+
+
 class LiveCall:
     """Implements ``verbs.base.Call`` for one outbound-socket session."""
 
     def __init__(
-        self,
-        session: OutboundSession,
-        params: dict[str, str],
-        media: Callable[[str], Awaitable[str]],
-        speech: Callable[[str, str, str], Awaitable[str]],
-        stats: Stats | None = None,
+        self, session: OutboundSession, params: dict[str, str], services: Services
     ) -> None:
         self.session = session
         self.params = params
+        self.uuid = session.uuid
+        self.sid = params["CallSid"]
+        self.settings = services.settings
         self.url = ""
-        self._media = media
-        self._speech = speech
-        self._stats = stats
+        self._services = services
+        self._stats = services.stats
+        self._listeners: set[asyncio.Queue[Event]] = set()
         self._answered = session.channel.get("Answer-State") == "answered"
         self._hung_up = False
         self.hangup_cause: str | None = None
@@ -81,6 +99,8 @@ class LiveCall:
         session.on_event = self._on_event
 
     def _on_event(self, event: Event) -> None:
+        for queue in self._listeners:
+            queue.put_nowait(event)
         if event.name == "CHANNEL_ANSWER":
             self._answered = True
         elif event.name in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"):
@@ -130,15 +150,38 @@ class LiveCall:
 
     async def media_path(self, url: str) -> str:
         try:
-            return await self._media(url)
+            return await self._services.media(url)
         except (EngineError, OSError, ValueError) as exc:
             raise MediaError(str(exc)) from exc
 
     async def speech_path(self, text: str, language: str, voice: str) -> str:
         try:
-            return await self._speech(text, language, voice)
+            return await self._services.speech(text, language, voice)
         except (EngineError, OSError, ValueError) as exc:
             raise MediaError(str(exc)) from exc
 
     def resolve(self, url: str) -> str:
         return urljoin(self.url, url.strip())
+
+    async def api(self, command: str) -> str:
+        try:
+            return (await self.session.api(command)).text
+        except ESLError as exc:
+            return f"-ERR {exc}"
+
+    @contextmanager
+    def listen(self) -> Iterator[asyncio.Queue[Event]]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._listeners.add(queue)
+        try:
+            yield queue
+        finally:
+            self._listeners.discard(queue)
+
+    async def load(
+        self, url: str, method: str = "POST", params: Sequence[tuple[str, str]] = ()
+    ) -> Sequence | None:
+        return await self._services.load(self, self.resolve(url), method, params)
+
+    def emit(self, event: str, data: Mapping[str, str]) -> None:
+        self._services.emit(self.sid, event, data)

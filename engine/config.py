@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from verbs.base import Settings
+
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
 
@@ -59,6 +61,8 @@ COMMANDS: dict[str, list[Option]] = {
         _o("spool-dir", "var/spool", "events waiting for Redis"),
         _o("public-url", "http://127.0.0.1:8000", "base of every public URL"),
         _o("account-sid", "AC" + "0" * 32, "AccountSid of calls until accounts exist"),
+        _o("dial-number", "sofia/gateway/default/{number}", "dial string of <Number>"),
+        _o("sip-domain", "127.0.0.1", "the switch's SIP domain (<SipAccount>)"),
     ],
     "sandbox": [
         _o("listen", "127.0.0.1:8021", "inbound ESL address"),
@@ -184,6 +188,9 @@ class EngineConfig:
     media_dir: str = "var/media"
     recordings_dir: str = "var/recordings"
     account_sid: str = "AC" + "0" * 32
+    public_url: str = "http://127.0.0.1:8000"
+    dial_number: str = "sofia/gateway/default/{number}"
+    sip_domain: str = "127.0.0.1"
     max_fetches: int = 200
     max_redirects_in_a_row: int = 10
 
@@ -206,6 +213,18 @@ class EngineConfig:
             media_dir=args.media_dir,
             recordings_dir=args.recordings_dir,
             account_sid=args.account_sid,
+            public_url=args.public_url,
+            dial_number=args.dial_number,
+            sip_domain=args.sip_domain,
+        )
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(
+            recordings_dir=self.recordings_dir,
+            public_url=self.public_url,
+            dial_number=self.dial_number,
+            sip_domain=self.sip_domain,
         )
 
 

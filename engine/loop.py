@@ -9,10 +9,10 @@ ErrorUrl; without one the caller hears a short spoken error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from engine.call import LiveCall, Stats, call_params
+from engine.call import Emit, LiveCall, Services, Stats, call_params
 from engine.config import EngineConfig
 from engine.document import parse_document
 from engine.errors import EngineError
@@ -24,6 +24,12 @@ from verbs import Verb, module_of, needs_answer, run_verb
 from verbs.base import Continue, Fetch, Hangup, Outcome
 
 log = logging.getLogger(__name__)
+
+
+def log_event(call_sid: str, event: str, data: Mapping[str, str]) -> None:
+    """Where status events go until an event stream is configured."""
+    log.info("call %s: event %s %s", call_sid, event, dict(data))
+
 
 SPOKEN_ERROR = "We are sorry, an application error has occurred. Goodbye."
 
@@ -41,7 +47,12 @@ class Runner:
     """Runs every call an engine process is handed."""
 
     def __init__(
-        self, config: EngineConfig, fetcher: Fetcher, media: Media, stats: Stats | None = None
+        self,
+        config: EngineConfig,
+        fetcher: Fetcher,
+        media: Media,
+        stats: Stats | None = None,
+        emit: Emit | None = None,
     ) -> None:
         self.config = config
         self.fetcher = fetcher
@@ -49,6 +60,14 @@ class Runner:
         self.stats = stats or Stats()
         self.routes = dict(config.routes)
         self.active = 0
+        self.services = Services(
+            media=media.play_path,
+            speech=media.speech_path,
+            load=self._load_more,
+            emit=emit or log_event,
+            settings=config.settings,
+            stats=self.stats,
+        )
 
     async def handle(self, session: OutboundSession) -> None:
         """One call, from the switch's ``connect`` to our hangup."""
@@ -58,7 +77,7 @@ class Runner:
             log.warning("call dropped during setup: %s", exc)
             return
         params = call_params(channel, self.config.account_sid)
-        call = LiveCall(session, params, self.media.play_path, self.media.speech_path, self.stats)
+        call = LiveCall(session, params, self.services)
         self.active += 1
         try:
             await self.run(call, self.script_url(call))
@@ -87,35 +106,41 @@ class Runner:
         while request is not None and not call.gone:
             fetches += 1
             apps_before = call.apps_run
-            verbs = await self.load(call, request)
-            if isinstance(verbs, Failure):
-                request = self.fallback(call, verbs, fallback_tried)
+            loaded = await self.load(call, request)
+            if isinstance(loaded, Failure):
+                request = self.fallback(call, loaded, fallback_tried)
                 fallback_tried = True
                 if request is None:
-                    await self.fail(call, verbs)
+                    await self.fail(call, loaded)
                 continue
+            verbs, call.url = loaded
             outcome = await self.run_document(call, verbs)
             if not isinstance(outcome, Fetch):
                 return
             in_a_row = in_a_row + 1 if call.apps_run == apps_before else 0
             limits = self.config.max_redirects_in_a_row, self.config.max_fetches
             if in_a_row >= limits[0] or fetches >= limits[1]:
-                log.error("call %s: redirect limit at %s", call.params["CallSid"], outcome.url)
+                log.error("call %s: redirect limit at %s", call.sid, outcome.url)
                 return
             request = outcome
 
-    async def load(self, call: LiveCall, request: Fetch) -> Sequence[Verb] | Failure:
-        """Fetch and parse one document; a Failure instead of raising."""
+    async def load(self, call: LiveCall, request: Fetch) -> tuple[Sequence[Verb], str] | Failure:
+        """Fetch and parse one document: its verbs and final URL, or a Failure."""
         params = [*call.params.items(), ("CallStatus", call.status), *request.params]
         call.fetch_started()
         try:
             document = await self.fetcher.fetch(request.url, request.method, params)
-            verbs = parse_document(document.body, document.url)
+            return parse_document(document.body, document.url), document.url
         except EngineError as exc:
-            log.warning("call %s: %s: %s", call.params["CallSid"], request.url, exc)
+            log.warning("call %s: %s: %s", call.sid, request.url, exc)
             return Failure(exc.code, request.url, str(exc))
-        call.url = document.url
-        return verbs
+
+    async def _load_more(
+        self, call: LiveCall, url: str, method: str, params: Sequence[tuple[str, str]]
+    ) -> Sequence[Verb] | None:
+        """A document a verb needs beside the running one (a Conference waitUrl)."""
+        loaded = await self.load(call, Fetch(url, method, tuple(params)))
+        return None if isinstance(loaded, Failure) else loaded[0]
 
     def fallback(self, call: LiveCall, failure: Failure, tried: bool) -> Fetch | None:
         channel = call.session.channel
@@ -128,7 +153,7 @@ class Runner:
         for verb in verbs:
             if call.gone:
                 return Hangup()
-            log.info("call %s: <%s>", call.params["CallSid"], module_of(verb).TAG)
+            log.info("call %s: <%s>", call.sid, module_of(verb).TAG)
             if needs_answer(verb):
                 await call.answer()
             outcome = await run_verb(call, verb)
@@ -140,7 +165,7 @@ class Runner:
         """No script to run: tell the caller briefly, then hang up (the caller's finally)."""
         log.error(
             "call %s: no usable script (%s %s): %s",
-            call.params["CallSid"],
+            call.sid,
             failure.code,
             failure.url or "-",
             failure.message,
