@@ -10,15 +10,28 @@ from dataclasses import dataclass
 Headers = tuple[tuple[str, str], ...]
 
 
+def _first(frame: object, attr: str) -> dict[str, str]:
+    """A name -> first value index of ``frame.<attr>``, built once on first lookup.
+
+    Events carry a hundred headers and the engine asks for a few of them; a dict beats
+    scanning the tuple each time. It lives outside the dataclass fields, so equality
+    and immutability are unchanged."""
+    key = f"_index_{attr}"
+    index = frame.__dict__.get(key)
+    if index is None:
+        index = {}
+        for name, value in getattr(frame, attr):
+            index.setdefault(name, value)
+        object.__setattr__(frame, key, index)
+    return index
+
+
 class _HeaderAccess:
     headers: Headers
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name`` (header names compare case-sensitively, as in FS)."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return default
+        return _first(self, "headers").get(name, default)
 
     def get_all(self, name: str) -> list[str]:
         return [value for key, value in self.headers if key == name]
@@ -88,10 +101,7 @@ class Event(Frame):
         return self.field("Event-Name") or ""
 
     def field(self, name: str, default: str | None = None) -> str | None:
-        for key, value in self.fields:
-            if key == name:
-                return value
-        return default
+        return _first(self, "fields").get(name, default)
 
     @property
     def unique_id(self) -> str | None:
