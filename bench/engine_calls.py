@@ -9,7 +9,9 @@ subprocesses, and a load generator subprocess originates calls on the sandbox ov
 
 Figures: calls/s (calls completed per second of wall time), the most calls the engine
 held at once, engine-added latency p50/p99 (a completion event arriving to the next
-command leaving, script fetches excluded), and the engine process's peak RSS.
+command leaving, script fetches excluded), CPU milliseconds per call of the engine and
+of the sandbox (1000 / engine_cpu_ms_per_call is what one core of engine could set up
+per second), and the engine process's peak RSS.
 """
 
 from __future__ import annotations
@@ -71,6 +73,15 @@ async def watch(engine: Engine, peak: list[int], stop: asyncio.Event) -> None:
         await asyncio.sleep(0.01)
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User+system CPU time of this process, or of ``pid`` (from /proc)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(samples: list[float], q: float) -> float:
     if not samples:
         return 0.0
@@ -101,8 +112,11 @@ async def main(args: argparse.Namespace) -> dict:
         peak, stop = [0], asyncio.Event()
         watcher = asyncio.create_task(watch(engine, peak, stop))
         started = time.perf_counter()
+        cpu_engine, cpu_switch = cpu_seconds(), cpu_seconds(sandbox.pid)
         done = await run_load(switch_port, args.calls, args.concurrency)
         elapsed = time.perf_counter() - started
+        cpu_engine = cpu_seconds() - cpu_engine
+        cpu_switch = cpu_seconds(sandbox.pid) - cpu_switch
         stop.set()
         await watcher
     finally:
@@ -123,6 +137,8 @@ async def main(args: argparse.Namespace) -> dict:
         "latency_p50_ms": round(percentile(samples, 0.50) * 1000, 3),
         "latency_p99_ms": round(percentile(samples, 0.99) * 1000, 3),
         "latency_samples": len(samples),
+        "engine_cpu_ms_per_call": round(cpu_engine * 1000 / max(done["completed"], 1), 3),
+        "sandbox_cpu_ms_per_call": round(cpu_switch * 1000 / max(done["completed"], 1), 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "wall_s": round(elapsed, 2),
     }

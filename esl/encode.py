@@ -8,21 +8,26 @@ event-plain values are percent-encoded the way switch_url_encode does it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
+from urllib.parse import quote
 
 # FreeSWITCH's switch_url_encode escapes these, every control byte and every byte > 126.
-_UNSAFE = set(b'\r\n "#%&+:;<=>?@[\\]^`{|}')
+_UNSAFE = '\r\n "#%&+:;<=>?@[\\]^`{|}'
+_KEPT = "".join(
+    chr(c) for c in range(33, 127) if chr(c) not in _UNSAFE and not chr(c).isalnum()
+)
+_NEEDS_ESCAPE = re.compile(f"[^A-Za-z0-9{re.escape(_KEPT)}]")
 
 
 def url_encode(value: str) -> str:
-    """Percent-encode a header value the way FreeSWITCH does in event-plain bodies."""
-    out = []
-    for byte in value.encode("utf-8"):
-        if byte in _UNSAFE or byte < 32 or byte > 126:
-            out.append(f"%{byte:02X}")
-        else:
-            out.append(chr(byte))
-    return "".join(out)
+    """Percent-encode a header value the way FreeSWITCH does in event-plain bodies.
+
+    Most values (uuids, numbers, names) need no escape and are returned as they are;
+    the rest go through ``quote`` with FreeSWITCH's set of characters kept."""
+    if _NEEDS_ESCAPE.search(value) is None:
+        return value
+    return quote(value, safe=_KEPT)
 
 
 def encode_headers(headers: Iterable[tuple[str, str]], encode: bool) -> bytes:
