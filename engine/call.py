@@ -8,6 +8,7 @@ the time from a completion event arriving to the next command leaving, fetches a
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,11 +16,14 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 from engine.errors import EngineError
+from esl import protocol
 from esl.connection import OutboundSession
 from esl.errors import ESLError
 from esl.protocol import CommandReply, Event
 from verbs.base import Settings
 from verbs.errors import MediaError
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "v1"
 
@@ -91,8 +95,11 @@ class LiveCall:
         self._services = services
         self._stats = services.stats
         self._listeners: set[asyncio.Queue[Event]] = set()
+        self._subscribed: set[str] = set()
         self._answered = session.channel.get("Answer-State") == "answered"
+        self._early = session.channel.get("Answer-State") == "early"
         self._hung_up = False
+        self._hangup_sent = False
         self.hangup_cause: str | None = None
         self.apps_run = 0
         self._since: float | None = None
@@ -103,6 +110,8 @@ class LiveCall:
             queue.put_nowait(event)
         if event.name == "CHANNEL_ANSWER":
             self._answered = True
+        elif event.name == "CHANNEL_PROGRESS_MEDIA":
+            self._early = True
         elif event.name in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"):
             self._hung_up = True
             self.hangup_cause = self.hangup_cause or event.field("Hangup-Cause")
@@ -110,6 +119,12 @@ class LiveCall:
     @property
     def answered(self) -> bool:
         return self._answered
+
+    @property
+    def early(self) -> bool:
+        """Early media is open (PreAnswer) and the call is not answered yet: Play, Speak
+        and Pause are heard without answering (engine/loop.py)."""
+        return self._early and not self._answered
 
     @property
     def gone(self) -> bool:
@@ -142,7 +157,9 @@ class LiveCall:
             await self.execute("answer")
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
-        if not self.gone:
+        """Hang up once: the first cause given (a verb's) is the one the switch gets."""
+        if not self.gone and not self._hangup_sent:
+            self._hangup_sent = True
             if self._since is not None and self._stats is not None:
                 self._stats.add(time.perf_counter() - self._since)
             self._since = None
@@ -168,6 +185,16 @@ class LiveCall:
             return (await self.session.api(command)).text
         except ESLError as exc:
             return f"-ERR {exc}"
+
+    async def subscribe(self, *names: str) -> None:
+        wanted = [name for name in names if name not in self._subscribed]
+        if not wanted or self.gone:
+            return
+        self._subscribed.update(wanted)
+        try:
+            await self.session.command(protocol.event("plain", wanted))
+        except ESLError as exc:
+            log.warning("call %s: could not subscribe to %s: %s", self.sid, wanted, exc)
 
     @contextmanager
     def listen(self) -> Iterator[asyncio.Queue[Event]]:

@@ -18,6 +18,13 @@ Hardening, in order:
   libxml2's default limits (``huge_tree=False``) and drops comments and PIs;
 - shape: at most ``MAX_ELEMENTS`` elements nested at most ``MAX_DEPTH`` deep, the root is
   ``<Response>`` without a namespace, and only whitespace may sit between verbs.
+
+Then the schema (schemas/callscript.xsd, through ``engine.schema``): every element,
+attribute and value of the dialect, its first error turned into one message naming the
+line and the attribute. The verbs' own ``parse`` runs last and checks what XSD 1.0
+cannot say (a Bridge with no target, minDigits above maxDigits, a URL's scheme).
+The root checks run before the schema because their messages are plainer than what a
+schema error about the root could say.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import re
 
 from lxml import etree
 
+from engine import schema
 from engine.errors import DocumentError
 from verbs import Verb, parse_verb
 from verbs.errors import VerbError
@@ -52,6 +60,8 @@ _WIDE = (
 
 
 def _parser() -> etree.XMLParser:
+    """The hardened parser. One is shared (``_PARSER``): making one costs more than
+    parsing a short script, and lxml serialises a parser's use across threads."""
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -61,6 +71,12 @@ def _parser() -> etree.XMLParser:
         remove_pis=True,
         remove_comments=True,
     )
+
+
+_PARSER = _parser()
+_COUNT = etree.XPath("count(//*)")
+_TOO_DEEP = etree.XPath("/" + "*/" * MAX_DEPTH + "*")
+_STRAY_TEXT = etree.XPath("boolean(text()[normalize-space()])")
 
 
 def _error(message: str, url: str, line: int | None = None,
@@ -74,20 +90,28 @@ def _error(message: str, url: str, line: int | None = None,
 
 def _has_doctype(body: bytes) -> bool:
     """True if the raw bytes declare a DOCTYPE, whatever the encoding looks like."""
+    return _doctype_line(body) is not None
+
+
+def _doctype_line(body: bytes) -> int | None:
+    """The line of the first DOCTYPE in the raw bytes, or None (see ``_has_doctype``)."""
     for mark, encoding in _WIDE:
         if body.startswith(mark):
-            text = body.decode(encoding, "ignore").lower()
-            return "<!doctype" in text
-    return _DOCTYPE.search(body) is not None
+            text = body.decode(encoding, "ignore")
+            at = text.lower().find("<!doctype")
+            return None if at < 0 else text.count("\n", 0, at) + 1
+    found = _DOCTYPE.search(body)
+    return None if found is None else body.count(b"\n", 0, found.start()) + 1
 
 
 def _parse_xml(body: bytes, url: str) -> etree._Element:
     if len(body) > MAX_BYTES:
         raise _error(f"document larger than {MAX_BYTES} bytes", url)
     if _has_doctype(body):
-        raise _error("a DOCTYPE is not allowed in a script", url, 1)
+        line = _doctype_line(body) or 1
+        raise _error(f"line {line}: a DOCTYPE is not allowed in a script", url, line)
     try:
-        root = etree.fromstring(body, _parser())
+        root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as exc:
         line = exc.lineno or None
         raise _error(f"line {line or '?'}: malformed XML: {exc.msg}", url, line) from None
@@ -98,18 +122,13 @@ def _parse_xml(body: bytes, url: str) -> etree._Element:
 
 
 def _check_shape(root: etree._Element, url: str) -> None:
-    """Bound the tree before any verb code walks it."""
-    count = 0
-    stack = [(root, 1)]
-    while stack:
-        element, depth = stack.pop()
-        count += 1
-        if count > MAX_ELEMENTS:
-            raise _error(f"more than {MAX_ELEMENTS} elements in the document", url)
-        if depth > MAX_DEPTH:
-            line = element.sourceline
-            raise _error(f"line {line}: elements nested more than {MAX_DEPTH} deep", url, line)
-        stack.extend((child, depth + 1) for child in element)
+    """Bound the tree before any verb code walks it (XPath: counted in C, not Python)."""
+    if _COUNT(root) > MAX_ELEMENTS:
+        raise _error(f"more than {MAX_ELEMENTS} elements in the document", url)
+    too_deep = _TOO_DEEP(root)
+    if too_deep:
+        line = too_deep[0].sourceline
+        raise _error(f"line {line}: elements nested more than {MAX_DEPTH} deep", url, line)
 
 
 def _check_root(root: etree._Element, url: str) -> None:
@@ -122,10 +141,24 @@ def _check_root(root: etree._Element, url: str) -> None:
         name = str(next(iter(root.attrib)))
         raise _error(f"line {line}, attribute {name!r}: <{ROOT}> takes no attributes",
                      url, line, name)
-    for text, where in [(root.text, line)] + [(c.tail, c.sourceline) for c in root]:
+    if not _STRAY_TEXT(root):
+        return
+    children = list(root)
+    for index, text in enumerate([root.text] + [c.tail for c in children]):
         stray = (text or "").strip()
         if stray:
+            where = _stray_line(text or "", [root, *children][index],
+                                children[index] if index < len(children) else None)
             raise _error(f"line {where}: text outside a verb: {stray[:40]!r}", url, where)
+
+
+def _stray_line(text: str, before: etree._Element, after: etree._Element | None) -> int:
+    """The line stray text starts on: counted back from the verb after it when there is
+    one (exact), else forward from the start of the element before it."""
+    lead = text[: len(text) - len(text.lstrip())].count("\n")
+    if after is not None and after.sourceline:
+        return after.sourceline - text.count("\n") + lead
+    return (before.sourceline or 1) + lead
 
 
 def parse_document(body: bytes, url: str = "") -> tuple[Verb, ...]:
@@ -137,6 +170,9 @@ def parse_document(body: bytes, url: str = "") -> tuple[Verb, ...]:
     root = _parse_xml(body, url)
     _check_shape(root, url)
     _check_root(root, url)
+    problem = schema.validate(root)
+    if problem is not None:
+        raise _error(problem.message, url, problem.line, problem.attribute)
     verbs = []
     for child in root:
         try:

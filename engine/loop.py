@@ -22,6 +22,7 @@ from esl.connection import OutboundSession
 from esl.errors import ESLError
 from verbs import Verb, module_of, needs_answer, run_verb
 from verbs.base import Continue, Fetch, Hangup, Outcome
+from verbs.preanswer import EARLY_MEDIA_VERBS as EARLY_MEDIA
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,9 @@ class Runner:
                 continue
             verbs, call.url = loaded
             outcome = await self.run_document(call, verbs)
+            if isinstance(outcome, Hangup):
+                # The verb's cause (Reject: CALL_REJECTED, USER_BUSY) is the call's.
+                await call.hangup(outcome.cause)
             if not isinstance(outcome, Fetch):
                 return
             in_a_row = in_a_row + 1 if call.apps_run == apps_before else 0
@@ -154,7 +158,7 @@ class Runner:
             if call.gone:
                 return Hangup()
             log.info("call %s: <%s>", call.sid, module_of(verb).TAG)
-            if needs_answer(verb):
+            if needs_answer(verb) and not (call.early and module_of(verb).TAG in EARLY_MEDIA):
                 await call.answer()
             outcome = await run_verb(call, verb)
             if not isinstance(outcome, Continue):

@@ -13,6 +13,7 @@ on Twilio works here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -35,8 +36,10 @@ class Overrides:
 
 def parse_overrides(url: str, base: Overrides | None = None) -> tuple[str, Overrides]:
     """Split Twilio's `#ct=..&rt=..` fragment off `url`; returns (url without it, rules)."""
-    parts = urlsplit(url)
     rules = base or Overrides()
+    if "#" not in url:  # the usual case, on every fetch: nothing to parse
+        return url, rules
+    parts = urlsplit(url)
     values: dict[str, object] = {}
     for key, raw in parse_qsl(parts.fragment):
         if key in _RANGES and raw.strip().isdigit():
@@ -52,7 +55,11 @@ def parse_overrides(url: str, base: Overrides | None = None) -> tuple[str, Overr
 
 def redact(url: str) -> str:
     """The URL for messages and logs: a basic-auth password never leaves the engine."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a bad port raises ValueError here, not later)
+    except ValueError:  # malformed: hide everything between // and the last @
+        return re.sub(r"//[^/?#]*@", "//***@", url)
     if parts.password is None:
         return url
     host = parts.netloc.rsplit("@", 1)[1]

@@ -3,13 +3,19 @@
 A customer controls the URLs the engine fetches (scripts, Play media, redirects), so
 without a guard any customer could make the engine read its own metadata service
 (169.254.169.254), the Redis on loopback or an intranet host. The check runs on the
-address actually connected to: `GuardedBackend` is an httpcore network backend that
-resolves the host itself (the event loop's getaddrinfo), refuses the whole host if any of
-its addresses is refused, and then connects to the checked IP literal. There is no second
-DNS lookup an attacker could answer differently (DNS rebinding), and because it sits under
-httpx every hop of a redirect and every new pooled connection goes through it. The Host
-header and TLS SNI still carry the hostname: httpcore takes both from the request URL, not
-from the socket.
+address actually connected to: `GuardedResolver` is the aiohttp resolver of the engine's
+connector (aiohttp's public seam, `TCPConnector(resolver=...)`); it resolves the host with
+the event loop's getaddrinfo, refuses the whole host if any of its addresses is refused,
+and hands the connector only checked IP literals, which is all the connector connects to.
+There is no second DNS lookup an attacker could answer differently (DNS rebinding), and
+every new pooled connection of every redirect hop goes through it (the connector's DNS
+cache only holds results that passed). The Host header and TLS SNI still carry the
+hostname: aiohttp takes both from the request URL, not from the socket.
+
+aiohttp never asks the resolver about a host that looks like an IP address (all digits
+and dots, or any colon), so the fetcher calls `Policy.check_host` on every hop's host
+first: a literal is checked without DNS, and anything aiohttp would treat as a literal but
+`ipaddress` cannot read (`2130706433`, `127.1`, `127.0.0.1.`) is refused outright.
 
 Choices:
 - A host is refused when *any* of its addresses is refused (not only the one we would
@@ -22,7 +28,7 @@ Choices:
 - `allow_private=True` turns the address check off (development and tests only);
   `allowed_networks` lets an operator open specific networks (an intranet script server)
   while everything else stays guarded. Only http and https are ever allowed.
-- Proxies from the environment are ignored by the transport (`trust_env=False`): through a
+- Proxies from the environment are ignored (the session has `trust_env=False`): through a
   proxy the guard would only see the proxy's address.
 """
 
@@ -30,24 +36,24 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import socket
 import ssl
-import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import aiohttp
 import certifi
-import httpcore
-import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from engine.errors import BlockedURL
+from engine.overrides import redact
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
+DNS_CACHE_SECONDS = 10
 
 _V4_REFUSED: tuple[tuple[str, str], ...] = (
     ("0.0.0.0/8", "this-network"),
@@ -133,128 +139,103 @@ class Policy:
         if why is not None:
             raise BlockedURL(f"refused to connect to {host}: it resolves to {ip} ({why})")
 
+    def check_host(self, host: str) -> bool:
+        """Check `host` if it is an IP literal (True); False for a name to resolve.
+
+        aiohttp connects to anything that looks like an address (digits and dots, or a
+        colon) without asking the resolver, so such a host must pass here or be refused.
+        """
+        bare = host.strip("[]")
+        if ":" not in bare and not bare.replace(".", "").isdigit():
+            return False  # a name (aiohttp's own test), left to the resolver
+        try:
+            ip = _parse_ip(bare)
+        except ValueError:
+            raise BlockedURL(f"refused host {host!r}: not a canonical IP address") from None
+        self.check_address(bare, ip)
+        return True
+
 
 def check_url(url: str) -> None:
-    """Refuse schemes other than http/https before anything is sent."""
-    parts = urlsplit(url)
+    """Refuse schemes other than http/https (and URLs without a host) before sending."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:  # "Invalid IPv6 URL" and the like
+        raise BlockedURL(f"refused URL {redact(url)!r}: {exc}", url) from None
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
-        raise BlockedURL(f"refused URL {url!r}: only http and https are allowed", url)
-    if not parts.hostname:
-        raise BlockedURL(f"refused URL {url!r}: it has no host", url)
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost OS error ('Connection refused'), not anyio's 'All attempts failed'."""
-    found: BaseException | None = exc
-    reason = str(exc)
-    while found is not None:
-        if isinstance(found, OSError) and found.errno:
-            reason = os.strerror(found.errno)
-        found = found.__cause__ or found.__context__
-    return reason
+        raise BlockedURL(f"refused URL {redact(url)!r}: only http and https are allowed", url)
+    if not host:
+        raise BlockedURL(f"refused URL {redact(url)!r}: it has no host", url)
 
 
 def _parse_ip(text: str) -> IPAddress:
     return ipaddress.ip_address(text.split("%", 1)[0])
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolve, check every address, then connect to a checked IP literal."""
+_NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
 
-    def __init__(self, policy: Policy, inner: httpcore.AsyncNetworkBackend | None = None):
+
+class GuardedResolver(AbstractResolver):
+    """Resolve, check every address, and give the connector only checked IP literals."""
+
+    def __init__(self, policy: Policy) -> None:
         self._policy = policy
-        self._inner = inner or httpcore.AnyIOBackend()
 
-    async def resolve(self, host: str, port: int) -> list[str]:
-        """All addresses of `host`, each checked; refusing one refuses the host."""
-        try:
-            literal = _parse_ip(host.strip("[]"))
-        except ValueError:
-            literal = None
-        if literal is not None:  # no lookup (and no thread-pool hop) for an address
-            self._policy.check_address(host, literal)
-            return [str(literal)]
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[ResolveResult]:
+        """All addresses of `host`, each checked; refusing one refuses the host.
+
+        An OSError here is what aiohttp reports as a DNS failure (ClientConnectorDNSError).
+        """
+        if self._policy.check_host(host):  # a literal: no lookup, no thread-pool hop
+            ip = _parse_ip(host.strip("[]"))
+            fam = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+            return [ResolveResult(hostname=host, host=host.strip("[]"), port=port,
+                                  family=fam, proto=0, flags=_NUMERIC)]
         loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses: list[str] = []
-        for _family, _type, _proto, _canon, sockaddr in infos:
-            text = str(sockaddr[0])
+        infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM)
+        results: list[ResolveResult] = []
+        seen: set[str] = set()
+        for fam, _type, proto, _canon, sockaddr in infos:
+            text = str(sockaddr[0])  # CPython keeps an IPv6 scope as "fe80::1%eth0"
             self._policy.check_address(host, _parse_ip(text))
-            if text not in addresses:
-                addresses.append(text)
-        if not addresses:
-            raise httpcore.ConnectError(f"cannot resolve {host}: no addresses")
-        return addresses
+            if text not in seen:
+                seen.add(text)
+                results.append(ResolveResult(hostname=host, host=text, port=int(sockaddr[1]),
+                                             family=fam, proto=proto, flags=_NUMERIC))
+        if not results:
+            raise OSError(f"{host} has no addresses")
+        return results
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[typing.Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                addresses = await self.resolve(host, port)
-                return await self._first_connect(
-                    addresses, port, timeout, local_address, socket_options
-                )
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"connect to {host}:{port} timed out") from exc
-
-    async def _first_connect(
-        self,
-        addresses: Sequence[str],
-        port: int,
-        timeout: float | None,
-        local_address: str | None,
-        socket_options: Iterable[typing.Any] | None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Try the checked addresses in resolver order; the last error wins."""
-        error: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:
-                error = httpcore.ConnectError(f"{address} port {port}: {_reason(exc)}")
-        assert error is not None
-        raise error
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: typing.Any = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise BlockedURL(f"refused to connect to unix socket {path}")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    async def close(self) -> None:
+        """Nothing to release: lookups run on the event loop's executor."""
 
 
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport (request mapping, exception mapping) over the guarded backend.
+def guarded_session(
+    policy: Policy, user_agent: str, *, limit: int, per_host: int
+) -> aiohttp.ClientSession:
+    """A pooled session whose every connection goes through the guard.
 
-    httpx offers no public hook for the network backend, so the connection pool it built
-    is replaced with one that uses `GuardedBackend`; everything else is httpx's code.
+    No cookies are kept (one session serves every account's calls, so a jar would carry
+    one call's cookies into another's); proxies from the environment are ignored; only
+    addresses the guard passed enter the connector's DNS cache. Certificates are checked
+    against certifi's bundle, as before the move to aiohttp, so a host without a system
+    CA store still reaches https script servers.
     """
-
-    def __init__(
-        self,
-        policy: Policy,
-        *,
-        limits: httpx.Limits,
-        ssl_context: ssl.SSLContext | None = None,
-        inner: httpcore.AsyncNetworkBackend | None = None,
-    ) -> None:
-        super().__init__(limits=limits, trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or ssl.create_default_context(cafile=certifi.where()),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(policy, inner),
-        )
+    connector = aiohttp.TCPConnector(
+        resolver=GuardedResolver(policy),
+        limit=limit,
+        limit_per_host=per_host,
+        ttl_dns_cache=DNS_CACHE_SECONDS,
+        ssl=ssl.create_default_context(cafile=certifi.where()),
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": user_agent},
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        auto_decompress=True,
+        timeout=aiohttp.ClientTimeout(total=None, connect=5.0, sock_read=15.0),
+    )

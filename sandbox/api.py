@@ -12,6 +12,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
+from sandbox.conference import conference_api
 from sandbox.originate import originate
 
 if TYPE_CHECKING:
@@ -138,6 +139,7 @@ COMMANDS = {
     "uuid_break": _uuid_break, "uuid_recv_dtmf": _uuid_recv_dtmf,
     "uuid_send_dtmf": _uuid_send_dtmf, "uuid_getvar": _uuid_getvar,
     "uuid_setvar": _uuid_setvar, "show": _show,
+    "conference": conference_api,
 }
 
 

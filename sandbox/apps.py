@@ -15,8 +15,10 @@ import math
 import re
 from collections.abc import Awaitable, Callable
 
-from sandbox import media
+from sandbox import bridge, media
 from sandbox.channel import Channel
+from sandbox.conference import conference
+from sandbox.record import record as record_app
 
 App = Callable[[Channel, str], Awaitable[str | None]]
 
@@ -66,6 +68,10 @@ async def answer(ch: Channel, arg: str) -> str | None:
 
 
 async def pre_answer(ch: Channel, arg: str) -> str | None:
+    """CHANNEL_PROGRESS_MEDIA carries ``endpoint_disposition: EARLY MEDIA`` (recorded)."""
+    for leg in (ch, ch.partner):
+        if leg is not None and leg.answer_state == "ringing":
+            leg.set_var("endpoint_disposition", "EARLY MEDIA")
     if ch.partner is not None:
         ch.partner.mark_pre_answered()
     ch.mark_pre_answered()
@@ -101,7 +107,13 @@ async def hangup(ch: Channel, arg: str) -> str | None:
 
 
 async def nothing(ch: Channel, arg: str) -> str | None:
-    """respond (a no-op on loopback channels), send_dtmf (completes at once, no event)."""
+    """respond (a no-op on loopback channels)."""
+    return None
+
+
+async def send_dtmf(ch: Channel, arg: str) -> str | None:
+    """Completes at once, no DTMF event, ``last_dtmf_duration`` set (outbound_send_dtmf)."""
+    ch.set_var("last_dtmf_duration", "2500")
     return None
 
 
@@ -168,6 +180,8 @@ async def play_and_get_digits(ch: Channel, arg: str) -> str | None:
             matches = _matches(p["regex"], digits)
             if result in ("success", "timeout") and digits and matches:
                 break
+            if result in ("success", "timeout") and digits:
+                ch.set_var(p["var"], None)  # switch_play_and_get_digits: regex mismatch
             if p["invalid"]:
                 await _play(ch, p["invalid"])
     finally:
@@ -178,5 +192,8 @@ async def play_and_get_digits(ch: Channel, arg: str) -> str | None:
 APPS: dict[str, App] = {
     "answer": answer, "pre_answer": pre_answer, "ring_ready": ring_ready,
     "playback": playback, "play_and_get_digits": play_and_get_digits, "sleep": sleep,
-    "set": set_, "hangup": hangup, "respond": nothing, "send_dtmf": nothing,
+    "set": set_, "hangup": hangup, "respond": nothing, "send_dtmf": send_dtmf,
+    **bridge.APPS,
+    "record": record_app,
+    "conference": conference,
 }

@@ -5,8 +5,9 @@ so it works the same against the sandbox and against a real FreeSWITCH:
 ``originate {origination_caller_id_number=FROM}loopback/TO/default &park()``, then it
 follows the ``-b`` leg (the one whose ``other_loopback_leg_uuid`` is the uuid originate
 returned), which is the leg the dialplan hands to the engine. It presses digits with
-``uuid_recv_dtmf`` when a ``play_and_get_digits`` starts, hangs up with ``uuid_kill``,
-and prints one JSON line per app run and a last line with the hangup cause.
+``uuid_recv_dtmf`` when a ``play_and_get_digits`` or a ``record`` starts (one group
+each), hangs up with ``uuid_kill``, and prints one JSON line per app run and a last
+line with the hangup cause.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ EVENTS = (
     "CHANNEL_EXECUTE_COMPLETE",
     "CHANNEL_HANGUP_COMPLETE",
 )
+
+PRESS_ON = ("play_and_get_digits", "record")
+"""Apps that take the caller's keys: each start presses the next ``--digits`` group."""
 
 
 @dataclass
@@ -67,7 +71,7 @@ class _Follower:
         if uuid != self.result.uuid:
             return False
         app = event.field("Application") or ""
-        if event.name == "CHANNEL_EXECUTE" and app == "play_and_get_digits" and self.digits:
+        if event.name == "CHANNEL_EXECUTE" and app in PRESS_ON and self.digits:
             keys = self.digits.pop(0)
             await self.client.api(f"uuid_recv_dtmf {uuid} {keys}")
         elif event.name == "CHANNEL_EXECUTE_COMPLETE" and app and app != "socket":
@@ -97,7 +101,7 @@ async def place_call(
 ) -> CallResult:
     """Run one call to its end (or ``timeout``).
 
-    ``digits`` holds one group of keys per Gather, comma-separated: "1,42#"."""
+    ``digits`` holds one group of keys per Gather or Record, comma-separated: "1,42#"."""
     result = CallResult()
     client = await InboundClient.connect(switch[0], switch[1], password)
     try:

@@ -11,7 +11,23 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from verbs import answer, attrs, gather, hangup, pause, play, redirect, speak
+from verbs import (
+    answer,
+    attrs,
+    bridge,
+    conference,
+    gather,
+    hangup,
+    pause,
+    play,
+    preanswer,
+    record,
+    redirect,
+    reject,
+    ringback,
+    senddigits,
+    speak,
+)
 from verbs.base import Call, Outcome
 from verbs.errors import VerbError
 
@@ -23,6 +39,10 @@ Verb = (
     | pause.Pause
     | gather.Gather
     | redirect.Redirect
+    | record.Record | reject.Reject | preanswer.PreAnswer | ringback.Ringback
+    | senddigits.SendDigits
+    | conference.Conference
+    | bridge.Bridge
 )
 
 VERBS: dict[str, ModuleType] = {
@@ -33,6 +53,10 @@ VERBS: dict[str, ModuleType] = {
     pause.TAG: pause,
     gather.TAG: gather,
     redirect.TAG: redirect,
+    record.TAG: record, reject.TAG: reject, preanswer.TAG: preanswer,
+    ringback.TAG: ringback, senddigits.TAG: senddigits,
+    conference.TAG: conference,
+    bridge.TAG: bridge,
 }
 """TAG → verb module: every element a <Response> may hold."""
 
@@ -44,6 +68,10 @@ _BY_CLASS: dict[type, ModuleType] = {
     pause.Pause: pause,
     gather.Gather: gather,
     redirect.Redirect: redirect,
+    record.Record: record, reject.Reject: reject, preanswer.PreAnswer: preanswer,
+    ringback.Ringback: ringback, senddigits.SendDigits: senddigits,
+    conference.Conference: conference,
+    bridge.Bridge: bridge,
 }
 
 

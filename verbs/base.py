@@ -108,7 +108,13 @@ class Call(Protocol):
         """While the context is open, every event of this call's socket also lands here.
 
         The socket carries the caller's channel events (``myevents``): CHANNEL_BRIDGE,
-        CHANNEL_UNBRIDGE, DTMF, CUSTOM conference::maintenance for its member, ..."""
+        CHANNEL_UNBRIDGE, DTMF, ...; others only after ``subscribe``."""
+        ...
+
+    async def subscribe(self, *names: str) -> None:
+        """Also receive these events on the call's socket (``event plain NAMES``), e.g.
+        ``"CUSTOM", "conference::maintenance"``: ``myevents`` alone does not carry them,
+        and the switch still sends only this channel's. Once per call is enough."""
         ...
 
     async def load(

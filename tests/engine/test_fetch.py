@@ -7,6 +7,7 @@ modules share one small, real server.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import logging
 import socket
 import threading
@@ -142,7 +143,7 @@ def free_port() -> int:
 
 async def test_post_sends_params_form_encoded(server: LoopbackServer, fetcher: Fetcher) -> None:
     server.routes["/script"] = lambda h: h.reply(200, ctype="text/xml; charset=utf-8")
-    params = [("CallSid", "CA1"), ("From", "+15551234567"), ("Digits", "1#"), ("x", "a&b=c")]
+    params = [("CallSid", "CA1"), ("From", "+1555"), ("x", "a&b=c"), ("x", "ü d"), ("Digits", "1#")]
     doc = await fetcher.fetch(server.url("/script"), "POST", params)
     assert doc == Document(server.url("/script"), server.url("/script"), 200, "text/xml", XML,
                            "utf-8")
@@ -212,6 +213,17 @@ async def test_streamed_2mb_body_is_too_large(server: LoopbackServer, fetcher: F
     server.routes["/stream"] = _undeclared_stream
     with pytest.raises(BodyTooLarge, match="a larger body"):
         await fetcher.fetch(server.url("/stream"))
+
+
+async def test_gzip_bomb_hits_the_cap(server: LoopbackServer, fetcher: Fetcher) -> None:
+    """The cap counts decompressed bytes: 2 MB of XML sent as 2 kB of gzip is refused."""
+    bomb = gzip.compress(b"<a>" + b" " * 2_000_000 + b"</a>")
+    server.routes["/gz"] = lambda h: h.reply(200, bomb, headers={"Content-Encoding": "gzip"})
+    with pytest.raises(BodyTooLarge, match="a larger body"):
+        await fetcher.fetch(server.url("/gz"))
+    small = gzip.compress(XML)
+    server.routes["/ok"] = lambda h: h.reply(200, small, headers={"Content-Encoding": "gzip"})
+    assert (await fetcher.fetch(server.url("/ok"))).body == XML
 
 
 async def test_redirect_loop(server: LoopbackServer, fetcher: Fetcher) -> None:

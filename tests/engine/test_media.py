@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import shutil
 import stat
@@ -125,6 +126,23 @@ async def test_bad_media_is_refused_cleanly(
     with pytest.raises(BodyTooLarge, match="1000-byte limit"):
         await media.play_path(server.url("/big.wav"))
     assert list((tmp_path / "play").iterdir()) == []
+
+
+async def test_download_streams_and_caps_decompressed_bytes(
+    server: LoopbackServer, fetcher: Fetcher, tmp_path: Path
+) -> None:
+    """A large file arrives whole (written in batches); a gzip bomb stops at the cap."""
+    big = WAV + os.urandom(700_000)
+    server.routes["/big.wav"] = audio(big)
+    bomb = gzip.compress(WAV + bytes(3_000_000))
+    server.routes["/bomb.wav"] = lambda h: h.reply(
+        200, bomb, "audio/wav", {"Content-Encoding": "gzip"}
+    )
+    media = Media(tmp_path, fetcher, max_bytes=1_000_000)
+    assert Path(await media.play_path(server.url("/big.wav"))).read_bytes() == big
+    with pytest.raises(BodyTooLarge, match="a larger body"):
+        await media.play_path(server.url("/bomb.wav"))
+    assert leftovers(tmp_path / "play") == []
 
 
 @pytest.mark.parametrize("language", ["en-US", "fr-FR", "it-IT", "es-ES", "en-GB", "de-DE"])

@@ -1,58 +1,67 @@
 """The SSRF guard refuses before connecting; only 127.0.0.1 is ever actually connected to.
 
 Refused addresses (10.0.0.1, 169.254.169.254, ...) are only used to check the refusal:
-`Recording` wraps the real network backend and logs every connect it is asked for, so a
-test can show the guard stopped before any packet left.
+the `connects` fixture wraps the real `socket.socket.connect` (which asyncio's non-blocking
+connect calls, under aiohttp and aiohappyeyeballs) and logs every address any socket of
+the process is asked to reach, so a test can show the guard stopped before any packet
+left. `lookups` does the same for `socket.getaddrinfo`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
-from collections.abc import Iterable, Iterator
+import socket
+from collections.abc import Iterator
 from typing import Any
 
-import httpcore
-import httpx
 import pytest
 
 from engine.errors import BlockedURL
 from engine.fetch import Fetcher
-from engine.ssrf import GuardedBackend, GuardedTransport, Policy, refusal_reason
+from engine.ssrf import GuardedResolver, Policy, refusal_reason
 from tests.engine.test_fetch import XML, LoopbackServer
 
 
-class Recording(httpcore.AsyncNetworkBackend):
-    """The real anyio backend, noting every (host, port) it is asked to connect to."""
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every (address, port) a socket connects to during the test, then the real connect."""
+    seen: list[tuple[str, int]] = []
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
 
-    def __init__(self) -> None:
-        self.connects: list[tuple[str, int]] = []
-        self._real = httpcore.AnyIOBackend()
+    def connect(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            seen.append((address[0], address[1]))
+        return real_connect(sock, address)
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        self.connects.append((host, port))
-        return await self._real.connect_tcp(host, port, timeout, local_address, socket_options)
+    def connect_ex(sock: socket.socket, address: Any) -> int:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            seen.append((address[0], address[1]))
+        return real_connect_ex(sock, address)
 
-    async def sleep(self, seconds: float) -> None:
-        await self._real.sleep(seconds)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    return seen
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every host name passed to getaddrinfo during the test, then the real lookup."""
+    seen: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(host)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return seen
 
 
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
     with LoopbackServer() as srv:
         yield srv
-
-
-def recording_fetcher(policy: Policy) -> tuple[Fetcher, Recording]:
-    inner = Recording()
-    limits = httpx.Limits(max_connections=10)
-    return Fetcher(transport=GuardedTransport(policy, limits=limits, inner=inner)), inner
 
 
 @pytest.mark.parametrize(
@@ -107,14 +116,26 @@ def test_public_addresses_pass(address: str) -> None:
         ("http://localhost:6379/", "(loopback)"),
     ],
 )
-async def test_fetch_refuses_before_connecting(url: str, shown: str) -> None:
-    fetcher, inner = recording_fetcher(Policy())
-    async with fetcher:
+async def test_fetch_refuses_before_connecting(
+    url: str, shown: str, connects: list[tuple[str, int]]
+) -> None:
+    async with Fetcher() as fetcher:
         with pytest.raises(BlockedURL, match="resolves to") as caught:
             await fetcher.fetch(url)
     assert shown in str(caught.value)
     assert caught.value.code == 11210
-    assert inner.connects == []
+    assert connects == []
+
+
+@pytest.mark.parametrize(
+    "host", ["2130706433", "127.1", "0x7f.0.0.1", "127.0.0.1.", "[::ffff:7f00:1]"]
+)
+async def test_odd_address_forms_are_refused(host: str, connects: list[tuple[str, int]]) -> None:
+    """Forms the C library reads as 127.0.0.1 never reach it, resolved or not."""
+    async with Fetcher() as fetcher:
+        with pytest.raises(BlockedURL):
+            await fetcher.fetch(f"http://{host}:9/s")
+    assert connects == []
 
 
 async def test_loopback_server_is_never_reached_when_guarded(server: LoopbackServer) -> None:
@@ -126,35 +147,49 @@ async def test_loopback_server_is_never_reached_when_guarded(server: LoopbackSer
     assert server.requests == []
 
 
-async def test_backend_checks_then_connects_to_the_checked_ip(server: LoopbackServer) -> None:
-    """No second lookup: the socket goes to the IP literal that was checked."""
-    inner = Recording()
-    backend = GuardedBackend(Policy.build(allow_private=True), inner)
-    stream = await backend.connect_tcp("localhost", server.port, timeout=5)
-    await stream.aclose()
-    assert inner.connects and inner.connects[-1] == ("127.0.0.1", server.port)
-    guarded = GuardedBackend(Policy(), inner)
-    with pytest.raises(BlockedURL):
-        await guarded.connect_tcp("10.0.0.1", 80, timeout=5)
-    assert ("10.0.0.1", 80) not in inner.connects
+async def test_resolver_checks_every_address(server: LoopbackServer) -> None:
+    """The connector gets checked IP literals; one refused address refuses the host."""
+    opened = GuardedResolver(Policy.build(allow_private=True))
+    found = await opened.resolve("localhost", server.port)
+    assert "127.0.0.1" in {r["host"] for r in found}
+    assert all(refusal_reason(ipaddress.ip_address(r["host"])) for r in found)
+    assert {r["hostname"] for r in found} == {"localhost"}
+    guarded = GuardedResolver(Policy())
+    for host in ("localhost", "10.0.0.1", "::1"):
+        with pytest.raises(BlockedURL, match="resolves to"):
+            await guarded.resolve(host, 80)
 
 
-async def test_redirect_to_blocked_address_is_refused(server: LoopbackServer) -> None:
+async def test_connects_only_to_the_checked_address(
+    server: LoopbackServer, connects: list[tuple[str, int]], lookups: list[str]
+) -> None:
+    """No second lookup: the socket goes to an address the resolver checked."""
+    server.routes["/s"] = lambda h: h.reply(200)
+    async with Fetcher(allow_private=True) as fetcher:
+        await fetcher.fetch(server.url("/s", "localhost"))
+    assert lookups == ["localhost"]
+    resolved = {info[4][0] for info in socket.getaddrinfo("localhost", server.port)}
+    assert connects and connects[-1] == ("127.0.0.1", server.port)
+    assert {address for address, _ in connects} <= resolved
+
+
+async def test_redirect_to_blocked_address_is_refused(
+    server: LoopbackServer, connects: list[tuple[str, int]]
+) -> None:
     """127.0.0.1 is opened by setting; its redirect to the metadata service is not."""
     server.routes["/hop"] = lambda h: h.reply(
         302, b"", "", {"Location": "http://169.254.169.254/latest/meta-data/"}
     )
     server.routes["/private"] = lambda h: h.reply(307, b"", "", {"Location": "http://10.0.0.1/"})
     server.routes["/ftp"] = lambda h: h.reply(302, b"", "", {"Location": "ftp://10.0.0.1/x"})
-    fetcher, inner = recording_fetcher(Policy.build(allowed_networks=["127.0.0.1/32"]))
-    async with fetcher:
+    async with Fetcher(allowed_networks=["127.0.0.1/32"]) as fetcher:
         with pytest.raises(BlockedURL, match="169.254.169.254"):
             await fetcher.fetch(server.url("/hop"))
         with pytest.raises(BlockedURL, match="10.0.0.1"):
             await fetcher.fetch(server.url("/private"))
         with pytest.raises(BlockedURL, match="only http and https"):
             await fetcher.fetch(server.url("/ftp"))
-    assert {host for host, _ in inner.connects} == {"127.0.0.1"}
+    assert {host for host, _ in connects} == {"127.0.0.1"}
     assert [seen.path for seen in server.requests] == ["/hop", "/private", "/ftp"]
 
 
@@ -171,3 +206,42 @@ async def test_only_http_and_https() -> None:
         for url in ("file:///etc/passwd", "gopher://127.0.0.1/", "ftp://example.com/"):
             with pytest.raises(BlockedURL, match="only http and https"):
                 await fetcher.fetch(url)
+
+
+async def test_environment_proxy_is_ignored(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch, connects: list[tuple[str, int]]
+) -> None:
+    """Through a proxy the guard would only see the proxy's address, so none is used."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{unused.getsockname()[1]}"
+        for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        server.routes["/s"] = lambda h: h.reply(200)
+        async with Fetcher(allow_private=True) as fetcher:
+            assert (await fetcher.fetch(server.url("/s"))).body == XML
+    assert connects == [("127.0.0.1", server.port)]
+
+
+async def test_no_cookies_carried_between_fetches(server: LoopbackServer) -> None:
+    """One session serves every call: a cookie set for one must not reach the next."""
+    server.routes["/set"] = lambda h: h.reply(200, headers={"Set-Cookie": "sid=call-1; Path=/"})
+    server.routes["/s"] = lambda h: h.reply(200)
+    async with Fetcher(allow_private=True) as fetcher:
+        await fetcher.fetch(server.url("/set"))
+        await fetcher.fetch(server.url("/s"))
+    assert "cookie" not in server.requests[1].headers
+
+
+def test_fetcher_built_outside_a_loop(server: LoopbackServer) -> None:
+    """The engine builds its Fetcher before the loop runs; the session comes on first use."""
+    fetcher = Fetcher(allow_private=True)
+    server.routes["/s"] = lambda h: h.reply(200)
+
+    async def use() -> bytes:
+        async with fetcher:
+            return (await fetcher.fetch(server.url("/s"))).body
+
+    assert asyncio.run(use()) == XML

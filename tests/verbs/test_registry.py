@@ -14,8 +14,10 @@ from verbs.errors import VerbError
 
 
 def test_registry_lists_every_verb_under_its_tag():
-    assert set(verbs.VERBS) == {"Answer", "Hangup", "Play", "Speak", "Pause", "Gather",
-                                "Redirect"}
+    assert set(verbs.VERBS) == {
+        "Answer", "PreAnswer", "Ringback", "Hangup", "Reject", "Play", "Speak", "Pause",
+        "SendDigits", "Redirect", "Gather", "Record", "Bridge", "Conference",
+    }
     for tag, module in verbs.VERBS.items():
         assert tag == module.TAG
         assert isinstance(module.NEEDS_ANSWER, bool)
@@ -24,8 +26,9 @@ def test_registry_lists_every_verb_under_its_tag():
 
 
 def test_needs_answer():
+    # schemas/README.md: the verbs that need media answer first.
     assert {tag for tag, m in verbs.VERBS.items() if m.NEEDS_ANSWER} == {
-        "Play", "Speak", "Pause", "Gather"}
+        "Play", "Speak", "Pause", "Gather", "Record", "Bridge", "Conference", "SendDigits"}
     assert verbs.needs_answer(play.Play("a.wav"))
     assert not verbs.needs_answer(redirect.Redirect("/x"))
     assert not verbs.needs_answer(answer.Answer())
