@@ -40,9 +40,19 @@ class Connection:
         self.all_events = False
         self.format = "plain"
         self.filters: list[tuple[str, str]] = []
-        self.my_uuid: str | None = None
+        self._my_uuid: str | None = None
         self.held: list[bytes] | None = None
         self.closed = False
+
+    @property
+    def my_uuid(self) -> str | None:
+        """The channel ``myevents`` bound this connection to (None: every channel)."""
+        return self._my_uuid
+
+    @my_uuid.setter
+    def my_uuid(self, uuid: str | None) -> None:
+        self.switch.rebind(self, self._my_uuid, uuid)
+        self._my_uuid = uuid
 
     # ---- output -----------------------------------------------------------------
 
@@ -84,7 +94,7 @@ class Connection:
         if notice:
             self.writer.write(notice)
         self.closed = True
-        self.switch.connections.discard(self)
+        self.switch.forget(self)
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.drain()
             self.writer.close()

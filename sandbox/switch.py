@@ -86,6 +86,11 @@ class Switch:
         self.channels: dict[str, Channel] = {}
         self.traces: dict[str, list[dict[str, str]]] = {}
         self.connections: set[Connection] = set()
+        # Events go to the connections bound to their channel (myevents) and to the
+        # unbound ones; indexing the bound ones keeps fire() from visiting every call's
+        # socket for every event (thousands of calls at once).
+        self._unbound: set[Connection] = set()
+        self._bound: dict[str, set[Connection]] = {}
         self.started = time.time()
         self.sessions = 0
         self.peak = 0
@@ -98,9 +103,38 @@ class Switch:
         return task
 
     def fire(self, fields: Fields, payload: str = "") -> None:
-        """Hand an event to every connection, in firing order."""
-        for connection in list(self.connections):
+        """Hand an event to every connection that may want it, in firing order."""
+        uuid = next((value for key, value in fields if key == "Unique-ID"), None)
+        bound = self._bound.get(uuid, ()) if uuid else ()
+        for connection in [*self._unbound, *bound]:
             connection.offer(fields, payload)
+
+    def add_connection(self, connection: Connection) -> None:
+        self.connections.add(connection)
+        self._unbound.add(connection)
+
+    def rebind(self, connection: Connection, old: str | None, new: str | None) -> None:
+        """Keep the index in step when ``myevents`` binds a connection to a channel."""
+        if old is None:
+            self._unbound.discard(connection)
+        elif old in self._bound:
+            self._bound[old].discard(connection)
+            if not self._bound[old]:
+                del self._bound[old]
+        if new is None:
+            if connection in self.connections:
+                self._unbound.add(connection)
+        else:
+            self._bound.setdefault(new, set()).add(connection)
+
+    def forget(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+        self._unbound.discard(connection)
+        uuid = connection.my_uuid
+        if uuid is not None and uuid in self._bound:
+            self._bound[uuid].discard(connection)
+            if not self._bound[uuid]:
+                del self._bound[uuid]
 
     def new_channel(self, uuid: str, leg: str, number: str, cid_num: str,
                     cid_name: str) -> Channel:
@@ -120,13 +154,13 @@ class Switch:
     async def serve_outbound(self, channel: Channel, reader: asyncio.StreamReader,
                              writer: asyncio.StreamWriter) -> None:
         session = OutboundSession(self, channel, reader, writer)
-        self.connections.add(session)
+        self.add_connection(session)
         await session.run()
 
     async def serve_inbound(self, reader: asyncio.StreamReader,
                             writer: asyncio.StreamWriter) -> None:
         connection = InboundConnection(self, reader, writer)
-        self.connections.add(connection)
+        self.add_connection(connection)
         await connection.run()
 
     async def shutdown(self) -> None:
