@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections import OrderedDict
 
 from lxml import etree
 
@@ -161,8 +162,33 @@ def _stray_line(text: str, before: etree._Element, after: etree._Element | None)
     return (before.sourceline or 1) + lead
 
 
+CACHE_ENTRIES = 1024
+CACHE_MAX_BYTES = 64 * 1024
+_parsed: OrderedDict[bytes, tuple[Verb, ...]] = OrderedDict()
+
+
 def parse_document(body: bytes, url: str = "") -> tuple[Verb, ...]:
     """Every verb of the document, validated; ``DocumentError`` for anything wrong.
+
+    Most scripts are the same bytes call after call (a menu, a greeting), and verbs are
+    frozen, so a document that parsed once is served from a small LRU keyed by its bytes.
+    Failures are never cached: each one is reported with its own URL.
+    """
+    if len(body) > CACHE_MAX_BYTES:
+        return parse_uncached(body, url)
+    verbs = _parsed.get(body)
+    if verbs is not None:
+        _parsed.move_to_end(body)
+        return verbs
+    verbs = parse_uncached(body, url)
+    _parsed[body] = verbs
+    if len(_parsed) > CACHE_ENTRIES:
+        _parsed.popitem(last=False)
+    return verbs
+
+
+def parse_uncached(body: bytes, url: str = "") -> tuple[Verb, ...]:
+    """``parse_document`` without the cache: the full hardened parse and validation.
 
     ``url`` is the document's address, kept on the error for the fallback request.
     An empty ``<Response/>`` is valid and yields no verbs (the call then hangs up).
