@@ -130,3 +130,86 @@ async def platform(engine_config, sandbox_speed):
     finally:
         await sandbox.stop()
         await engine.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A Redis of the tests' own, on a free port (no persistence), for the whole session."""
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (deploy/setup.sh installs it)"
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "the test Redis did not start"
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def redis_clean(redis_url):
+    """``redis_url``, emptied before the test."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushall()
+    return redis_url
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for the session on the local server (127.0.0.1:5432),
+    dropped afterwards. CALLSCRIPT_TEST_POSTGRES overrides the server URL."""
+    import os
+    import uuid
+
+    import psycopg
+
+    server = os.environ.get(
+        "CALLSCRIPT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    name = "callscript_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = server.rsplit("/", 1)[0]
+    yield f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
