@@ -12,7 +12,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from sandbox.conference import conference_api
+from sandbox.conference_api import conference_api
 from sandbox.originate import originate
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from sandbox import bridge, media
 from sandbox.channel import Channel
 from sandbox.conference import conference
 from sandbox.record import record as record_app
+from sandbox.record import record_session, stop_record_session
 
 App = Callable[[Channel, str], Awaitable[str | None]]
 
@@ -194,6 +195,7 @@ APPS: dict[str, App] = {
     "playback": playback, "play_and_get_digits": play_and_get_digits, "sleep": sleep,
     "set": set_, "hangup": hangup, "respond": nothing, "send_dtmf": send_dtmf,
     **bridge.APPS,
-    "record": record_app,
+    "record": record_app, "record_session": record_session,
+    "stop_record_session": stop_record_session,
     "conference": conference,
 }

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import wave
-from pathlib import Path
+from collections.abc import Iterable
 
 from sandbox import callees, events, legs
 from sandbox.channel import Channel
@@ -125,6 +124,7 @@ async def _race(caller: Channel, group: list[Leg], tried: list[Channel]) -> Chan
 
 
 async def _first_answer(caller: Channel, rings: dict[asyncio.Future, Channel]) -> Channel | None:
+    """The first leg whose ring ends answered and up; None if all fail or the caller goes."""
     down = asyncio.ensure_future(caller.down.wait())
     pending = set(rings)
     winner = None
@@ -139,7 +139,8 @@ async def _first_answer(caller: Channel, rings: dict[asyncio.Future, Channel]) -
     return winner
 
 
-def _array(items) -> str:
+def _array(items: Iterable[str]) -> str:
+    """FreeSWITCH's list variables: one item as is, several as ``ARRAY::a|:b``."""
     items = list(items)
     return items[0] if len(items) == 1 else "ARRAY::" + "|:".join(items)
 
@@ -200,6 +201,7 @@ def _outcome(caller: Channel, tried: list[Channel], winner: Channel | None) -> s
 
 
 async def bridge(caller: Channel, arg: str) -> str | None:
+    """The app: ring each group in turn; bridge the first leg to answer, or fail."""
     groups = parse_dial(arg)
     if not groups or any(not dest.startswith(ENDPOINTS) for g in groups for _, dest in g):
         cause = "CHAN_NOT_IMPLEMENTED"
@@ -215,9 +217,8 @@ async def bridge(caller: Channel, arg: str) -> str | None:
     cause = _outcome(caller, tried, winner)
     if winner is None:
         return _fail(caller, cause)
-    legs.as_bridged(caller)
-    caller.other_leg, caller.other_type = winner, "originatee"  # type: ignore[attr-defined]
-    caller.bridge_ids = winner.bridge_ids = (caller.uuid, winner.uuid)  # type: ignore[attr-defined]
+    caller.other_leg, caller.other_type = winner, "originatee"
+    caller.bridge_ids = winner.bridge_ids = (caller.uuid, winner.uuid)
     caller.profile["Channel-Bridged-Time"] = str(events.now_us())
     caller.fire("CHANNEL_BRIDGE")
     await _bridged(caller, winner)
@@ -236,7 +237,7 @@ def _fail(caller: Channel, cause: str) -> None:
     return None
 
 
-# ---- apps the bridge's legs use -----------------------------------------------------
+# ---- apps the bridge's legs use (record_session is in sandbox/record.py) ------------
 
 _HANGUP_AT = re.compile(r"^\+?(\d+)\s*(\w*)")
 
@@ -257,45 +258,5 @@ async def _hang_up_at(ch: Channel, seconds: float, cause: str) -> None:
         ch.hangup(cause)
 
 
-_RECORDINGS: dict[tuple[str, str], float] = {}
-
-
-async def record_session(ch: Channel, arg: str) -> str | None:
-    """Start recording the channel into ``arg``; the WAV is written when it stops."""
-    path = arg.strip()
-    if path:
-        _RECORDINGS[(ch.uuid, path)] = asyncio.get_running_loop().time()
-        ch.spawn(_stop_at_hangup(ch, path))
-    return None
-
-
-async def stop_record_session(ch: Channel, arg: str) -> str | None:
-    _write(ch, arg.strip())
-    return None
-
-
-async def _stop_at_hangup(ch: Channel, path: str) -> None:
-    await ch.down.wait()
-    _write(ch, path)
-
-
-def _write(ch: Channel, path: str) -> None:
-    """A silent 8 kHz 16-bit mono WAV as long as the (simulated) recording lasted."""
-    started = _RECORDINGS.pop((ch.uuid, path), None)
-    if started is None:
-        return
-    seconds = (asyncio.get_running_loop().time() - started) * ch.switch.clock.speed
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(path, "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(8000)
-            out.writeframes(b"\0\0" * int(seconds * 8000))
-    except OSError:
-        return
-
-
-APPS = {"bridge": bridge, "sched_hangup": sched_hangup, "record_session": record_session,
-        "stop_record_session": stop_record_session}
+APPS = {"bridge": bridge, "sched_hangup": sched_hangup}
 """The apps this module adds to sandbox.apps.APPS."""

@@ -57,6 +57,13 @@ class Channel:
         self.profile = self._profile(cid_number, cid_name)
         self.variables: dict[str, str] = {}
         self.partner: Channel | None = None
+        # The bridge's view of this channel (sandbox/bridge.py, sandbox/legs.py), which
+        # sandbox/events.py renders into every event: the other party and its role
+        # (Other-Type), the bridge's A/B uuids, and the call uuid a B-leg shares.
+        self.other_leg: Channel | None = None
+        self.other_type = ""
+        self.bridge_ids: tuple[str, str] | None = None
+        self.call_uuid: str | None = None
         self.parking: ParkingApp | None = None
         self.parked = False
         self.queue: asyncio.Queue[tuple[str, str, str | None]] = asyncio.Queue()
@@ -153,9 +160,8 @@ class Channel:
 
     async def execute(self, app: str, arg: str, app_uuid: str | None, loops: bool = True) -> None:
         """switch_core_session_exec: EXECUTE, run, EXECUTE_COMPLETE, one trace entry."""
-        from sandbox.apps import APPS
-
-        if app not in APPS:
+        apps = self.switch.apps
+        if app not in apps:
             self.hangup("DESTINATION_OUT_OF_ORDER")
             self.trace.append({"app": app, "arg": arg, "response": "-ERR invalid application"})
             return
@@ -169,7 +175,7 @@ class Channel:
         self.fire("CHANNEL_EXECUTE", [("Application", app), *data, ("Application-UUID", app_uuid)])
         self.running, self.interrupt = app, asyncio.Event()
         try:
-            response = await APPS[app](self, arg)
+            response = await apps[app](self, arg)
         finally:
             self.running = None
         self.set_var("current_application_data", arg or None)

@@ -3,10 +3,12 @@
 FreeSWITCH builds every channel event from the same pieces, always in this order:
 the core block (Event-Name ... Event-Sequence), the channel block (Channel-State ...
 Answer-State, Hangup-Cause once the call is down, the codecs), the caller profile
-(``Caller-*``, empty fields left out) and the channel variables (``variable_*``), then the
-event's own headers. CHANNEL_STATE and DTMF carry no variables; CHANNEL_HANGUP_COMPLETE
-repeats Hangup-Cause right after the core block; CHANNEL_DATA (the reply to ``connect``)
-puts the profile first as ``Channel-*``. Values stay raw here: the connection
+(``Caller-*``, empty fields left out), the other leg when the channel has one
+(``Other-Type`` and ``Other-Leg-*``, outbound_bridge*.esl) and the channel variables
+(``variable_*``), then the event's own headers. CHANNEL_STATE and DTMF carry no
+variables; CHANNEL_HANGUP_COMPLETE repeats Hangup-Cause right after the core block, and
+CHANNEL_BRIDGE/UNBRIDGE put Bridge-A/B-Unique-ID there; CHANNEL_DATA (the reply to
+``connect``) puts the profile first as ``Channel-*``. Values stay raw here: the connection
 percent-encodes them (plain) or not (json).
 """
 
@@ -47,6 +49,7 @@ CALLING = {
 }
 
 NO_VARIABLES = {"CHANNEL_STATE", "DTMF"}
+BRIDGE_EVENTS = {"CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE"}
 
 PROFILE_KEYS = (
     "Direction", "Logical-Direction", "Dialplan", "Caller-ID-Name", "Caller-ID-Number",
@@ -58,6 +61,9 @@ PROFILE_KEYS = (
     "Channel-Last-Hold", "Channel-Hold-Accum", "Screen-Bit", "Privacy-Hide-Name",
     "Privacy-Hide-Number",
 )
+
+OTHER_KEYS = tuple(k for k in PROFILE_KEYS if k != "Profile-Index")
+"""The other leg's profile as ``Other-Leg-*`` carries everything but Profile-Index."""
 
 CODECS = (
     ("Channel-Read-Codec-Name", "L16"), ("Channel-Read-Codec-Rate", "8000"),
@@ -82,6 +88,10 @@ class ChannelLike(Protocol):
     hangup_cause: str | None
     profile: dict[str, str]
     variables: dict[str, str]
+    other_leg: ChannelLike | None
+    other_type: str
+    bridge_ids: tuple[str, str] | None
+    call_uuid: str | None
 
 
 def now_us() -> int:
@@ -112,7 +122,7 @@ def channel_block(ch: ChannelLike) -> Fields:
         ("Unique-ID", ch.uuid), ("Call-Direction", ch.direction),
         ("Presence-Call-Direction", ch.direction),
         ("Channel-HIT-Dialplan", "true" if ch.hit_dialplan else "false"),
-        ("Channel-Call-UUID", ch.uuid), ("Answer-State", ch.answer_state),
+        ("Channel-Call-UUID", ch.call_uuid or ch.uuid), ("Answer-State", ch.answer_state),
     ]
     if ch.hangup_cause:
         fields.append(("Hangup-Cause", ch.hangup_cause))
@@ -125,16 +135,32 @@ def profile_block(ch: ChannelLike, prefix: str) -> Fields:
             if ch.profile.get(key)]
 
 
+def other_leg_block(ch: ChannelLike) -> Fields:
+    """``Other-Type`` and the other leg's profile, for a B-leg or a bridged caller."""
+    other = ch.other_leg
+    if other is None:
+        return []
+    return [("Other-Type", ch.other_type)] + [
+        (f"Other-Leg-{key}", other.profile[key]) for key in OTHER_KEYS if other.profile.get(key)]
+
+
+def bridge_block(ch: ChannelLike, name: str) -> Fields:
+    """``Bridge-A/B-Unique-ID``, which CHANNEL_BRIDGE/UNBRIDGE carry after the core block."""
+    if ch.bridge_ids is None or name not in BRIDGE_EVENTS:
+        return []
+    return [("Bridge-A-Unique-ID", ch.bridge_ids[0]), ("Bridge-B-Unique-ID", ch.bridge_ids[1])]
+
+
 def variable_block(ch: ChannelLike) -> Fields:
     return [(f"variable_{name}", value) for name, value in ch.variables.items()]
 
 
 def channel_event(ch: ChannelLike, name: str, extra: Iterable[tuple[str, str]] = ()) -> Fields:
     """A channel event as FreeSWITCH serialises it, ``extra`` headers last."""
-    fields = core(name)
+    fields = core(name) + bridge_block(ch, name)
     if name == "CHANNEL_HANGUP_COMPLETE" and ch.hangup_cause:
         fields.append(("Hangup-Cause", ch.hangup_cause))
-    fields += channel_block(ch) + profile_block(ch, "Caller")
+    fields += channel_block(ch) + profile_block(ch, "Caller") + other_leg_block(ch)
     if name not in NO_VARIABLES:
         fields += variable_block(ch)
     fields.extend(extra)

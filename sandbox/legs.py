@@ -2,12 +2,11 @@
 
 FreeSWITCH adds the other party to every event of a channel that has one: ``Other-Type``
 (``originator`` on a B-leg, ``originatee`` on the caller once bridged) and the other
-leg's caller profile as ``Other-Leg-*`` (no Profile-Index), between the caller profile
-and the variables; CHANNEL_BRIDGE/UNBRIDGE also carry ``Bridge-A-Unique-ID`` and
-``Bridge-B-Unique-ID`` right after the core block (outbound_bridge*.esl). ``OtherLeg``
-does that for the B-legs here and, from its bridge on, for the caller: the caller is a
-plain ``Channel`` made by originate, so the bridge app switches its class to
-``BridgedCaller`` (a Channel with the same state; a hook in Channel would do as well).
+leg's caller profile as ``Other-Leg-*``; CHANNEL_BRIDGE/UNBRIDGE also carry
+``Bridge-A-Unique-ID`` and ``Bridge-B-Unique-ID`` (outbound_bridge*.esl). A channel says
+so through its ``other_leg``, ``other_type``, ``bridge_ids`` and ``call_uuid``
+attributes, which sandbox/events.py renders; ``new_leg`` sets them on a B-leg and the
+bridge sets them on the caller when a leg answers.
 
 A B-leg is one channel named by its dial string (``loopback/NAME-a`` for loopback, as
 recorded); the far half of a loopback pair and its dialplan are not simulated, the
@@ -19,60 +18,22 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid as uuidlib
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from sandbox import events, media
+from sandbox import media
 from sandbox.callees import Behaviour
 from sandbox.channel import Channel
 
 if TYPE_CHECKING:
     from sandbox.switch import Switch
 
-OTHER_KEYS = tuple(k for k in events.PROFILE_KEYS if k != "Profile-Index")
 CONFIRM_TIMEOUT = 5.0
 """Seconds a callee has to press ``group_confirm_key`` after the confirm file."""
 
 
-class OtherLeg:
-    """Mixin: render Other-Leg-* and Bridge-A/B headers into this channel's events."""
-
-    other_leg: Channel | None = None
-    other_type: str = ""
-    bridge_ids: tuple[str, str] | None = None
-    call_uuid: str | None = None
-
-    def fire(self, name: str, extra: Iterable[tuple[str, str]] = ()) -> None:
-        extra = list(extra)
-        fields = events.channel_event(self, name, extra)  # type: ignore[arg-type]
-        if self.call_uuid:
-            fields = [(k, self.call_uuid if k == "Channel-Call-UUID" else v) for k, v in fields]
-        if self.other_leg is not None:
-            at = next((i for i, (k, _) in enumerate(fields) if k.startswith("variable_")),
-                      len(fields) - len(extra))
-            block = [("Other-Type", self.other_type)] + [
-                (f"Other-Leg-{key}", self.other_leg.profile[key]) for key in OTHER_KEYS
-                if self.other_leg.profile.get(key)]
-            fields[at:at] = block
-        if self.bridge_ids and name in ("CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE"):
-            at = next(i for i, (k, _) in enumerate(fields) if k == "Event-Sequence") + 1
-            fields[at:at] = [("Bridge-A-Unique-ID", self.bridge_ids[0]),
-                             ("Bridge-B-Unique-ID", self.bridge_ids[1])]
-        self.switch.fire(fields)  # type: ignore[attr-defined]
-
-
-class BridgedCaller(OtherLeg, Channel):
-    """The caller's channel while and after it bridges."""
-
-
-class LegChannel(OtherLeg, Channel):
-    """One B-leg of a bridge: an outbound channel whose originator is the caller."""
-
-
-def as_bridged(caller: Channel) -> Channel:
-    if not isinstance(caller, OtherLeg):
-        caller.__class__ = BridgedCaller
-    return caller
+class LegChannel(Channel):
+    """One B-leg of a bridge: an outbound channel whose originator is the caller. Only its
+    type differs from Channel, so callers (and tests) can tell B-legs apart."""
 
 
 def new_leg(switch: Switch, caller: Channel, dest: str, name: str,
@@ -84,16 +45,13 @@ def new_leg(switch: Switch, caller: Channel, dest: str, name: str,
                          caller.profile.get("Caller-ID-Number", ""))
     cid_name = values.get("origination_caller_id_name",
                           caller.profile.get("Caller-ID-Name", ""))
-    switch.sessions += 1
-    leg = LegChannel(switch, leg_uuid, "A", name, cid_num, cid_name, switch.sessions)
+    leg = LegChannel(switch, leg_uuid, "A", name, cid_num, cid_name, switch.next_session())
     loopback = dest.startswith("loopback/")
     leg.name = f"loopback/{name}-a" if loopback else dest
     leg.profile["Channel-Name"] = leg.name
     leg.profile["Source"] = "mod_loopback" if loopback else "mod_sofia"
     leg.other_leg, leg.other_type, leg.call_uuid = caller, "originator", caller.uuid
-    switch.channels[leg.uuid] = leg
-    switch.traces[leg.uuid] = leg.trace
-    switch.peak = max(switch.peak, len(switch.channels))
+    switch.add_channel(leg)
     base = [("read_codec", "L16"), ("read_rate", "8000"), ("write_codec", "L16"),
             ("write_rate", "8000")]
     leg.set_vars([("direction", "outbound"), ("is_outbound", "true"), ("uuid", leg.uuid),

@@ -17,11 +17,22 @@ from typing import TYPE_CHECKING
 from esl.encode import encode_api_response, encode_event_json, encode_event_plain, encode_reply
 from esl.protocol import Command, CommandReader
 from sandbox import events
+from sandbox.events import Fields
 
 if TYPE_CHECKING:
     from sandbox.switch import Switch
 
-Fields = list[tuple[str, str]]
+MY_EVENTS = frozenset({
+    "CHANNEL_ANSWER", "CHANNEL_APPLICATION", "CHANNEL_BRIDGE", "CHANNEL_CREATE",
+    "CHANNEL_DATA", "CHANNEL_DESTROY", "CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE",
+    "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_ORIGINATE", "CHANNEL_UUID",
+    "CHANNEL_OUTGOING", "CHANNEL_PARK", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA",
+    "CHANNEL_STATE", "CHANNEL_UNBRIDGE", "CHANNEL_UNPARK", "DETECTED_SPEECH", "DTMF",
+    "NOTALK", "TALK",
+})
+"""What ``myevents`` subscribes to: mod_event_socket.c's fixed list of channel events.
+CUSTOM is not in it, so a module's CUSTOM events (conference::maintenance) reach a
+``myevents`` socket only after ``event plain CUSTOM SUBCLASS`` (outbound_conference.esl)."""
 
 
 def header(fields: Fields, name: str) -> str | None:
@@ -37,6 +48,7 @@ class Connection:
         self.switch = switch
         self.reader, self.writer = reader, writer
         self.names: set[str] = set()
+        self.subclasses: set[str] = set()
         self.all_events = False
         self.format = "plain"
         self.filters: list[tuple[str, str]] = []
@@ -74,9 +86,15 @@ class Connection:
         else:
             self.write(data)
 
+    def enable_myevents(self, uuid: str) -> None:
+        """``myevents``: the channel events of ``uuid`` only, from now on (MY_EVENTS)."""
+        self.my_uuid = uuid
+        self.names |= MY_EVENTS
+
     def wants(self, fields: Fields) -> bool:
-        name = header(fields, "Event-Name") or ""
-        if not (self.all_events or name in self.names):
+        """mod_event_socket's event_handler(): subscribed (a CUSTOM event also by its
+        subclass), of our channel once ``myevents`` bound us, and through the filters."""
+        if not (self.all_events or self._subscribed(fields)):
             return False
         if self.my_uuid is not None and header(fields, "Unique-ID") != self.my_uuid:
             return False
@@ -87,6 +105,13 @@ class Connection:
             for key, value in self.filters
             if header(fields, key) is not None
         )
+
+    def _subscribed(self, fields: Fields) -> bool:
+        name = header(fields, "Event-Name") or ""
+        if name not in self.names:
+            return False
+        subclass = header(fields, "Event-Subclass")
+        return name != "CUSTOM" or subclass is None or subclass in self.subclasses
 
     async def close(self, notice: bytes | None = None) -> None:
         if self.closed:
@@ -138,6 +163,7 @@ class Connection:
             await handler(command)
 
     async def cmd_event(self, command: Command) -> None:
+        """``event [plain|json|xml] NAMES``: after CUSTOM, every word is a subclass."""
         words = command.arg.split()
         if words and words[0].lower() in ("plain", "json", "xml"):
             self.format = words.pop(0).lower()
@@ -145,10 +171,17 @@ class Connection:
         if not names:
             self.reply("-ERR no keywords supplied")
             return
-        for name in names:
-            if name.upper() == "ALL":
+        custom = False
+        for word in words:
+            if custom:
+                self.subclasses.add(word)
+                continue
+            if word not in names:
+                continue
+            if word.upper() == "ALL":
                 self.all_events = True
-            self.names.add(name)
+            self.names.add(word)
+            custom = word == "CUSTOM"
         self.reply(f"+OK event listener enabled {self.format}")
 
     async def cmd_noevents(self, command: Command) -> None:
@@ -156,6 +189,7 @@ class Connection:
             self.reply("-ERR not listening for events")
             return
         self.names.clear()
+        self.subclasses.clear()
         self.all_events = False
         self.reply("+OK no longer listening for events")
 
@@ -166,8 +200,10 @@ class Connection:
             return
         for name in words:
             self.names.discard(name)
+            self.subclasses.discard(name)
             if name.upper() == "ALL":
                 self.names.clear()
+                self.subclasses.clear()
                 self.all_events = False
         self.reply("+OK events nixed")
 

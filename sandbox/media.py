@@ -13,6 +13,7 @@ import math
 import os
 import re
 import wave
+from pathlib import Path
 
 FOREVER = math.inf
 _SEGMENT = re.compile(r"%\(([^)]*)\)")
@@ -71,3 +72,22 @@ def duration(spec: str) -> float | None:
     if spec.startswith("file://"):
         spec = spec[len("file://"):]
     return file_seconds(spec)
+
+
+def write_silence(path: str, seconds: float, rate: int = 8000) -> int:
+    """Write ``seconds`` of 16-bit mono silence as a WAV; the frames written.
+
+    The sandbox mixes no audio, but conference and session recordings must still be
+    real files of the right length. A path that cannot be written is left alone (0):
+    FreeSWITCH only logs a failed recording, the call goes on."""
+    frames = int(max(seconds, 0.0) * rate)
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with wave.open(path, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(b"\0\0" * frames)
+    except OSError:
+        return 0
+    return frames

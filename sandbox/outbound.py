@@ -78,8 +78,7 @@ class OutboundSession(Connection):
         if self.my_uuid is not None:
             self.reply("-ERR aready enabled.")
             return
-        self.my_uuid = self.channel.uuid
-        self.all_events = True
+        self.enable_myevents(self.channel.uuid)
         if "json" in command.arg.lower():
             self.format = "json"
         self.reply("+OK Events Enabled")

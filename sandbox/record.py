@@ -43,6 +43,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sandbox import media
 from sandbox.channel import Channel
 
 if TYPE_CHECKING:
@@ -206,3 +207,37 @@ def write_wav(path: str, parts: list[Part] | None, samples: int) -> None:
         out.setframerate(RATE)
         for index in range(samples // FRAME):
             out.writeframes(_frame(talking_at(parts or [], index / 50), index % 50))
+
+
+# ---- record_session (Bridge's record attribute) -------------------------------------
+
+_SESSIONS: dict[tuple[str, str], float] = {}
+"""Running ``record_session``s by (channel uuid, path): when each started. An entry lives
+only until ``stop_record_session`` or the channel's hangup, so none outlives its call."""
+
+
+async def record_session(ch: Channel, arg: str) -> str | None:
+    """Start recording the channel into ``arg``; the WAV is written when it stops."""
+    path = arg.strip()
+    if path:
+        _SESSIONS[(ch.uuid, path)] = asyncio.get_running_loop().time()
+        ch.spawn(_stop_at_hangup(ch, path))
+    return None
+
+
+async def stop_record_session(ch: Channel, arg: str) -> str | None:
+    _write_session(ch, arg.strip())
+    return None
+
+
+async def _stop_at_hangup(ch: Channel, path: str) -> None:
+    await ch.down.wait()
+    _write_session(ch, path)
+
+
+def _write_session(ch: Channel, path: str) -> None:
+    """Silence as long as the (simulated) recording lasted: the sandbox mixes no audio."""
+    started = _SESSIONS.pop((ch.uuid, path), None)
+    if started is not None:
+        seconds = (asyncio.get_running_loop().time() - started) * ch.switch.clock.speed
+        media.write_silence(path, seconds)

@@ -14,16 +14,25 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from esl.protocol import Command
 from sandbox import api as api_commands
+from sandbox.apps import APPS, App
 from sandbox.channel import Channel
 from sandbox.clock import Clock
-from sandbox.listener import Connection, Fields
+from sandbox.events import Fields
+from sandbox.listener import Connection
 from sandbox.outbound import OutboundSession, deliver_message
 
 log = logging.getLogger("callscript.sandbox")
+
+TRACE_LIMIT = 10_000
+"""How many calls' traces a switch keeps (``Sandbox.trace``): the most recently created
+channels', oldest dropped first. A sandbox serving dry runs for weeks would otherwise
+hold every call it ever ran; 10,000 is far more than anyone reads back, a few MB."""
 
 
 class InboundConnection(Connection):
@@ -45,8 +54,7 @@ class InboundConnection(Connection):
         elif verb == "auth":
             await self.cmd_auth(command)
         elif verb == "myevents" and command.arg.strip():
-            self.my_uuid = command.arg.split()[0]
-            self.all_events = True
+            self.enable_myevents(command.arg.split()[0])
             self.reply("+OK Events Enabled")
         elif verb in ("linger", "nolinger", "divert_events"):
             self.reply("-ERR not controlling a session" if verb != "divert_events"
@@ -77,14 +85,23 @@ class InboundConnection(Connection):
 
 
 class Switch:
-    """Shared state: channels by uuid, connections, the clock, the engine's address."""
+    """Shared state: channels by uuid, connections, the clock, the engine's address.
 
-    def __init__(self, password: str, engine: tuple[str, int], clock: Clock) -> None:
+    Everything kept per call is dropped when the call ends (channels at
+    CHANNEL_HANGUP_COMPLETE, connections when they close, conference rooms when empty),
+    except traces, which outlive their call but are capped at ``trace_limit``."""
+
+    def __init__(self, password: str, engine: tuple[str, int], clock: Clock,
+                 apps: Mapping[str, App] = APPS) -> None:
         self.password = password
         self.engine = engine
         self.clock = clock
+        self.apps = apps
+        """The dialplan applications channels run (given here so that sandbox/channel.py
+        need not import sandbox/apps.py, which imports it)."""
         self.channels: dict[str, Channel] = {}
-        self.traces: dict[str, list[dict[str, str]]] = {}
+        self.traces: OrderedDict[str, list[dict[str, str]]] = OrderedDict()
+        self.trace_limit = TRACE_LIMIT
         self.connections: set[Connection] = set()
         # Events go to the connections bound to their channel (myevents) and to the
         # unbound ones; indexing the bound ones keeps fire() from visiting every call's
@@ -136,14 +153,25 @@ class Switch:
             if not self._bound[uuid]:
                 del self._bound[uuid]
 
+    def next_session(self) -> int:
+        """The next session id (``session_id``; ``status`` counts them)."""
+        self.sessions += 1
+        return self.sessions
+
     def new_channel(self, uuid: str, leg: str, number: str, cid_num: str,
                     cid_name: str) -> Channel:
-        self.sessions += 1
-        channel = Channel(self, uuid, leg, number, cid_num, cid_name, self.sessions)
-        self.channels[uuid] = channel
-        self.traces[uuid] = channel.trace
-        self.peak = max(self.peak, len(self.channels))
+        channel = Channel(self, uuid, leg, number, cid_num, cid_name, self.next_session())
+        self.add_channel(channel)
         return channel
+
+    def add_channel(self, channel: Channel) -> None:
+        """Register a new channel and its trace, dropping the oldest traces over the cap."""
+        self.channels[channel.uuid] = channel
+        self.traces[channel.uuid] = channel.trace
+        self.traces.move_to_end(channel.uuid)
+        while len(self.traces) > self.trace_limit:
+            self.traces.popitem(last=False)
+        self.peak = max(self.peak, len(self.channels))
 
     def remove_channel(self, channel: Channel) -> None:
         self.channels.pop(channel.uuid, None)
@@ -207,7 +235,8 @@ class Sandbox:
         self.switch.engine = split_address(engine)
 
     def trace(self, uuid: str) -> list[dict[str, str]]:
-        """Apps a channel ran, ``{"app", "arg", "response"}`` each, then ``{"hangup"}``."""
+        """Apps a channel ran, ``{"app", "arg", "response"}`` each, then ``{"hangup"}``;
+        empty for a channel unknown or among the oldest beyond the trace cap (TRACE_LIMIT)."""
         return list(self.switch.traces.get(uuid, []))
 
     def channel(self, uuid: str) -> Channel | None:
@@ -233,9 +262,6 @@ async def run(listen: str = "127.0.0.1:8021", password: str = "ClueCon",
         await asyncio.Event().wait()
     finally:
         await sandbox.stop()
-
-
-
 
 
 async def main(argv: list[str] | None = None) -> None:
