@@ -33,46 +33,44 @@ from verbs.errors import VerbError
 
 Verb = (
     answer.Answer
+    | preanswer.PreAnswer
+    | ringback.Ringback
     | hangup.Hangup
+    | reject.Reject
     | play.Play
     | speak.Speak
     | pause.Pause
-    | gather.Gather
-    | redirect.Redirect
-    | record.Record | reject.Reject | preanswer.PreAnswer | ringback.Ringback
     | senddigits.SendDigits
-    | conference.Conference
+    | redirect.Redirect
+    | gather.Gather
+    | record.Record
     | bridge.Bridge
+    | conference.Conference
 )
 
 VERBS: dict[str, ModuleType] = {
-    answer.TAG: answer,
-    hangup.TAG: hangup,
-    play.TAG: play,
-    speak.TAG: speak,
-    pause.TAG: pause,
-    gather.TAG: gather,
-    redirect.TAG: redirect,
-    record.TAG: record, reject.TAG: reject, preanswer.TAG: preanswer,
-    ringback.TAG: ringback, senddigits.TAG: senddigits,
-    conference.TAG: conference,
-    bridge.TAG: bridge,
+    module.TAG: module
+    for module in (
+        answer,
+        preanswer,
+        ringback,
+        hangup,
+        reject,
+        play,
+        speak,
+        pause,
+        senddigits,
+        redirect,
+        gather,
+        record,
+        bridge,
+        conference,
+    )
 }
-"""TAG → verb module: every element a <Response> may hold."""
+"""TAG → verb module: every element a <Response> may hold. Each module's dataclass is
+named after its tag (``play.Play``), which is how a parsed verb finds its module."""
 
-_BY_CLASS: dict[type, ModuleType] = {
-    answer.Answer: answer,
-    hangup.Hangup: hangup,
-    play.Play: play,
-    speak.Speak: speak,
-    pause.Pause: pause,
-    gather.Gather: gather,
-    redirect.Redirect: redirect,
-    record.Record: record, reject.Reject: reject, preanswer.PreAnswer: preanswer,
-    ringback.Ringback: ringback, senddigits.SendDigits: senddigits,
-    conference.Conference: conference,
-    bridge.Bridge: bridge,
-}
+_BY_CLASS: dict[type, ModuleType] = {getattr(m, tag): m for tag, m in VERBS.items()}
 
 
 def parse_verb(element: attrs.Element) -> Verb:
@@ -97,5 +95,4 @@ async def run_verb(call: Call, verb: Verb) -> Outcome:
     return await module_of(verb).run(call, verb)
 
 
-__all__ = ["VERBS", "Verb", "VerbError", "module_of", "needs_answer",
-           "parse_verb", "run_verb"]
+__all__ = ["VERBS", "Verb", "VerbError", "module_of", "needs_answer", "parse_verb", "run_verb"]

@@ -49,7 +49,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from esl.protocol import Event
-from verbs import attrs, pause, play, redirect, speak
+from verbs import attrs, gather, pause, play, redirect, speak
 from verbs.base import CONTINUE, Call, Hangup, Outcome
 from verbs.errors import VerbError
 
@@ -154,18 +154,6 @@ def channel_vars(verb: Conference, moh: str) -> list[tuple[str, str]]:
 # ---- hold music from waitUrl -------------------------------------------------------
 
 
-async def _wait_part(call: Call, verb: Any) -> list[str]:
-    if isinstance(verb, pause.Pause):
-        return [f"silence_stream://{verb.milliseconds}"] if verb.length else []
-    if isinstance(verb, play.Play):
-        path = await play.media_file(call, verb.url)
-    else:
-        path = await speak.speech_file(call, verb)
-    if path is None or any(c.isspace() or c == "!" for c in path):
-        return []
-    return [path] * max(verb.loop, 1)
-
-
 async def hold_music(call: Call, verb: Conference) -> str:
     """The waitUrl's Play/Speak/Pause as one sound; the default on any trouble."""
     if verb.wait_url is None:
@@ -186,7 +174,7 @@ async def hold_music(call: Call, verb: Conference) -> str:
                           "Redirect, not <%s>: default hold music", call.sid, url,
                           type(nested).__name__)
                 return DEFAULT_MOH
-            parts += await _wait_part(call, nested)
+            parts += await gather.sound_files(call, nested, forever=1)
         if following is None:
             break
         url, method = urljoin(url, following.url), following.method

@@ -152,8 +152,10 @@ def _parse_nested(child: attrs.Element) -> PromptVerb:
     return module.parse(child)
 
 
-async def _prompt_part(call: Call, verb: PromptVerb) -> list[str]:
-    """The prompt files for one nested verb (empty if it cannot be had)."""
+async def sound_files(call: Call, verb: PromptVerb, forever: int) -> list[str]:
+    """The files one Play/Speak/Pause plays as part of a longer sound (a Gather prompt, a
+    Conference's hold music), ``loop="0"`` counted as ``forever``; empty if the media
+    cannot be had or its path would break the switch's ``file_string://`` list."""
     if isinstance(verb, pause.Pause):
         return [f"silence_stream://{verb.milliseconds}"] if verb.length else []
     if isinstance(verb, play.Play):
@@ -163,16 +165,15 @@ async def _prompt_part(call: Call, verb: PromptVerb) -> list[str]:
     if path is None:
         return []
     if any(c.isspace() or c == "!" for c in path):
-        log.error("Gather prompt part left out: %r has a space or '!'", path)
+        log.error("sound left out: %r has a space or '!'", path)
         return []
-    times = PROMPT_LOOP_FOREVER if verb.loop == 0 else verb.loop
-    return [path] * times
+    return [path] * (forever if verb.loop == 0 else verb.loop)
 
 
 async def build_prompt(call: Call, verb: Gather) -> str:
     parts: list[str] = []
     for nested in verb.prompt:
-        parts += await _prompt_part(call, nested)
+        parts += await sound_files(call, nested, PROMPT_LOOP_FOREVER)
     if not parts:
         return NO_PROMPT
     if len(parts) == 1:
