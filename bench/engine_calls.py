@@ -7,6 +7,9 @@ subprocesses, and a load generator subprocess originates calls on the sandbox ov
     python bench/engine_calls.py --calls 2000 --concurrency 200
     python bench/engine_calls.py --calls 5000 --concurrency 5000 --hold 20
 
+With ``--redis URL`` the engine streams status events there (``--status-callback URL
+--status-events all`` adds the verb events); without it they are logged, as before.
+
 Figures: calls/s (calls completed per second of wall time), the most calls the engine
 held at once, engine-added latency p50/p99 (a completion event arriving to the next
 command leaving, script fetches excluded), CPU milliseconds per call of the engine and
@@ -99,7 +102,10 @@ async def main(args: argparse.Namespace) -> dict:
     )
     engine = Engine(EngineConfig(listen=("127.0.0.1", 0), allow_private_urls=True,
                                  default_url=f"http://127.0.0.1:{script_port}/",
-                                 media_dir=str(ROOT / "var" / "bench-media")))
+                                 media_dir=str(ROOT / "var" / "bench-media"),
+                                 redis=args.redis, spool_dir=args.spool_dir,
+                                 status_callback=args.status_callback,
+                                 status_events=args.status_events))
     await engine.start(link_switches=False)
     sandbox = spawn(sys.executable, "-m", "engine.cli", "sandbox", "--listen",
                     f"127.0.0.1:{switch_port}", "--engine", f"127.0.0.1:{engine.port}",
@@ -119,6 +125,8 @@ async def main(args: argparse.Namespace) -> dict:
         cpu_switch = cpu_seconds(sandbox.pid) - cpu_switch
         stop.set()
         await watcher
+        if engine.events is not None:
+            await engine.events.flush(30)
     finally:
         await engine.stop()
         for proc in (sandbox, script):
@@ -141,6 +149,8 @@ async def main(args: argparse.Namespace) -> dict:
         "sandbox_cpu_ms_per_call": round(cpu_switch * 1000 / max(done["completed"], 1), 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "wall_s": round(elapsed, 2),
+        "redis": bool(args.redis),
+        "events": dict(engine.events.counts) if engine.events else None,
     }
 
 
@@ -151,4 +161,10 @@ if __name__ == "__main__":
     parser.add_argument("--hold", type=float, default=0, help="seconds each call pauses")
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--warmup", type=int, default=20, help="calls placed before measuring")
+    parser.add_argument("--redis", default=None,
+                        help="Redis URL for status events (default none: events are logged)")
+    parser.add_argument("--spool-dir", default=str(ROOT / "var" / "bench-spool"))
+    parser.add_argument("--status-callback", default=None,
+                        help="default status callback (verb events are produced with 'all')")
+    parser.add_argument("--status-events", default="completed")
     print(json.dumps(asyncio.run(main(parser.parse_args()))))

@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
+from engine.blegs import BLegs
 from engine.errors import EngineError
+from engine.status import Callback, CallEvents, Sink, callback_of
 from esl import protocol
 from esl.connection import OutboundSession
 from esl.errors import ESLError
@@ -78,6 +80,14 @@ class Services:
     emit: Emit
     settings: Settings = Settings()
     stats: Stats | None = None
+    events: Sink | None = None
+    """Where every status event of every call goes (engine/events.py EventStream.emit)."""
+    callback: Callback | None = None
+    """The engine's default callback settings (--status-callback ...)."""
+
+
+def _drop(event: dict) -> None:
+    """No sink configured: status events are not wanted (unit tests building Services)."""
 
 
 class LiveCall:
@@ -103,6 +113,16 @@ class LiveCall:
         self.hangup_cause: str | None = None
         self.apps_run = 0
         self._since: float | None = None
+        self._sent_cause: str | None = None
+        self._by_caller = False
+        channel = session.channel
+        self.events = CallEvents(
+            services.events or _drop,
+            params,
+            callback_of(channel, services.callback),
+            tag=channel.get("variable_callscript_tag") or None,
+        )
+        self.blegs = BLegs(services.events or _drop, self.events)
         session.on_event = self._on_event
 
     def _on_event(self, event: Event) -> None:
@@ -110,11 +130,21 @@ class LiveCall:
             queue.put_nowait(event)
         if event.name == "CHANNEL_ANSWER":
             self._answered = True
+            self.events.answered()
         elif event.name == "CHANNEL_PROGRESS_MEDIA":
             self._early = True
         elif event.name in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"):
+            self._by_caller = self._by_caller or not (self._hung_up or self._hangup_sent)
             self._hung_up = True
             self.hangup_cause = self.hangup_cause or event.field("Hangup-Cause")
+        elif event.name == "DTMF":
+            self.events.verb("dtmf", {"Digits": event.field("DTMF-Digit") or ""})
+        elif event.name in ("CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE"):
+            self.blegs.bridged(
+                event.field("Bridge-B-Unique-ID"),
+                event.field("Event-Date-Timestamp"),
+                event.name == "CHANNEL_UNBRIDGE",
+            )
 
     @property
     def answered(self) -> bool:
@@ -146,10 +176,13 @@ class LiveCall:
         if self._since is not None and self._stats is not None:
             self._stats.add(time.perf_counter() - self._since)
         self.apps_run += 1
+        if app == "bridge":
+            self.blegs.dialled(arg)
         done = await self.session.execute(app, arg)
         self._since = time.perf_counter()
         if done is not None and app == "answer":
             self._answered = True
+            self.events.answered()
         return done
 
     async def answer(self) -> None:
@@ -160,6 +193,7 @@ class LiveCall:
         """Hang up once: the first cause given (a verb's) is the one the switch gets."""
         if not self.gone and not self._hangup_sent:
             self._hangup_sent = True
+            self._sent_cause = cause
             if self._since is not None and self._stats is not None:
                 self._stats.add(time.perf_counter() - self._since)
             self._since = None
@@ -211,4 +245,14 @@ class LiveCall:
         return await self._services.load(self, self.resolve(url), method, params)
 
     def emit(self, event: str, data: Mapping[str, str]) -> None:
+        """A verb's event: to the hook (tests), and as a status event of this call;
+        a ``bridge-leg`` also becomes the B-leg's own events (engine/blegs.py)."""
         self._services.emit(self.sid, event, data)
+        self.events.verb(event, data)
+        if event == "bridge-leg":
+            self.blegs.ended(data.get("DialCallSid", ""), data.get("DialCallStatus", ""))
+
+    def finished(self) -> None:
+        """The call is over (after our hangup): its ``completed`` event, once."""
+        cause = self.hangup_cause or self._sent_cause or "NORMAL_CLEARING"
+        self.events.completed(cause, self._by_caller)

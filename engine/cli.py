@@ -17,6 +17,9 @@ commands:
   sandbox   run the FreeSWITCH stand-in
   call      place one simulated call and print its trace
   demo      sandbox + engine + sample script, one call
+  db        `db upgrade`: run the database migrations
+  worker    deliver and sign webhooks (RQ worker)
+  webhooks  failed | replay ID | replay --all: dead letters
 
 `callscript COMMAND --help` lists a command's options and their environment variables.
 """
@@ -101,11 +104,69 @@ def cmd_demo(argv: Sequence[str]) -> int:
     return asyncio.run(run_demo(args.digits, args.speed))
 
 
+def cmd_worker(argv: Sequence[str]) -> int:
+    from engine.worker import run_worker, settings_from_args
+
+    args = config.parse("worker", argv)
+    _logging()
+    try:
+        settings = settings_from_args(args)
+        run_worker(settings)
+    except ValueError as exc:  # a bad secret, schedule, or a schema to upgrade
+        print(f"callscript worker: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_webhooks(argv: Sequence[str]) -> int:
+    import argparse
+
+    from redis import Redis
+    from rq import Queue
+
+    from engine.delivery import QUEUE
+    from engine.storage import open_database
+    from engine.worker import failed_lines, replay
+
+    parser = argparse.ArgumentParser(prog="callscript webhooks")
+    parser.add_argument("action", choices=["failed", "replay"])
+    parser.add_argument("ids", nargs="*", help="delivery ids (the webhook-id) to replay")
+    parser.add_argument("--all", action="store_true", help="replay every dead letter")
+    config.add_options(parser, "webhooks")
+    args = config.finish(parser.parse_args(list(argv)), "webhooks")
+    _logging(logging.WARNING)
+    db = open_database(args.database)
+    if args.action == "failed":
+        for line in failed_lines(db):
+            print(line)
+        return 0
+    if not args.ids and not args.all:
+        parser.error("replay needs delivery ids or --all")
+    queue = Queue(QUEUE, connection=Redis.from_url(args.redis))
+    revived = replay(db, queue, None if args.all else args.ids)
+    for delivery_id in revived:
+        print(f"replaying {delivery_id}")
+    missing = set(args.ids) - set(revived)
+    for delivery_id in sorted(missing):
+        print(f"callscript webhooks: {delivery_id}: no such delivery, or already pending",
+              file=sys.stderr)
+    return 1 if missing else 0
+
+
+def cmd_db(argv: Sequence[str]) -> int:
+    from engine.migrations.cli import main as db_main
+
+    return db_main(argv)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "engine": cmd_engine,
     "sandbox": cmd_sandbox,
     "call": cmd_call,
     "demo": cmd_demo,
+    "db": cmd_db,
+    "worker": cmd_worker,
+    "webhooks": cmd_webhooks,
 }
 
 

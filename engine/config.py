@@ -63,6 +63,13 @@ COMMANDS: dict[str, list[Option]] = {
         _o("account-sid", "AC" + "0" * 32, "AccountSid of calls until accounts exist"),
         _o("dial-number", "sofia/gateway/default/{number}", "dial string of <Number>"),
         _o("sip-domain", "127.0.0.1", "the switch's SIP domain (<SipAccount>)"),
+        _o("status-callback", None, "status webhook URL for calls that carry none of their own"),
+        _o(
+            "status-events",
+            "completed",
+            "events sent to it: initiated,ringing,answered,completed (a list) or all",
+        ),
+        _o("status-format", "form", "status webhook body: form (Twilio's) or json"),
     ],
     "sandbox": [
         _o("listen", "127.0.0.1:8021", "inbound ESL address"),
@@ -82,6 +89,29 @@ COMMANDS: dict[str, list[Option]] = {
     "demo": [
         _o("digits", "1", "keys the demo caller presses"),
         _o("speed", 20.0, "sandbox speed", "float"),
+    ],
+    "worker": [
+        _o("redis", "redis://127.0.0.1:6379/0", "Redis URL"),
+        _o("database", "sqlite:///callscript.db", "database URL"),
+        ALLOW_PRIVATE,
+        _o("webhook-secret", [], "whsec_... signing secret, newest first; two during a "
+           "rotation (repeatable; prefer the environment variable)", "list"),
+        _o("retry-schedule", [], "seconds between retries, comma-separated "
+           "(default 5,60,300,1800,7200,28800,86400)", "list"),
+        _o("batch-size", 100, "deliveries per RQ job", "int"),
+        _o("sweep-grace", 60.0, "re-enqueue pending deliveries overdue by this many seconds",
+           "float"),
+        _o("claim-idle", 60.0, "claim other consumers' stream entries idle this many seconds",
+           "float"),
+    ],
+    "webhooks": [
+        _o("redis", "redis://127.0.0.1:6379/0", "Redis URL"),
+        _o("database", "sqlite:///callscript.db", "database URL"),
+        _o("webhook-secret", [], "whsec_... signing secret (as the worker's)", "list"),
+        ALLOW_PRIVATE,
+    ],
+    "db": [
+        _o("database", "sqlite:///callscript.db", "database URL"),
     ],
 }
 
@@ -193,6 +223,11 @@ class EngineConfig:
     sip_domain: str = "127.0.0.1"
     max_fetches: int = 200
     max_redirects_in_a_row: int = 10
+    redis: str | None = None  # None: status events are logged, not streamed (tests, bench)
+    spool_dir: str = "var/spool"
+    status_callback: str | None = None
+    status_events: str = "completed"
+    status_format: str = "form"
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> EngineConfig:
@@ -216,6 +251,9 @@ class EngineConfig:
             public_url=args.public_url,
             dial_number=args.dial_number,
             sip_domain=args.sip_domain,
+            redis=args.redis or None,
+            spool_dir=args.spool_dir,
+            **_status_settings(args),
         )
 
     @property
@@ -226,6 +264,21 @@ class EngineConfig:
             dial_number=self.dial_number,
             sip_domain=self.sip_domain,
         )
+
+
+def _status_settings(args: argparse.Namespace) -> dict[str, str | None]:
+    """--status-* checked now, so a typo stops the engine at start, not at the first call."""
+    from engine.status import Callback, parse_events
+
+    if args.status_callback:
+        Callback.parse(args.status_callback, "POST", args.status_events, args.status_format)
+    else:
+        parse_events(args.status_events)
+    return {
+        "status_callback": args.status_callback or None,
+        "status_events": args.status_events,
+        "status_format": args.status_format,
+    }
 
 
 def parse(command: str, argv: Sequence[str], environ: Mapping[str, str] | None = None):

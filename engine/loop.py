@@ -18,6 +18,7 @@ from engine.document import parse_document
 from engine.errors import EngineError
 from engine.fetch import Fetcher
 from engine.media import Media
+from engine.status import Callback, Sink, log_sink
 from esl.connection import OutboundSession
 from esl.errors import ESLError
 from verbs import Verb, module_of, needs_answer, run_verb
@@ -30,6 +31,31 @@ log = logging.getLogger(__name__)
 def log_event(call_sid: str, event: str, data: Mapping[str, str]) -> None:
     """Where status events go until an event stream is configured."""
     log.info("call %s: event %s %s", call_sid, event, dict(data))
+
+
+VERB_RESULTS = {"Gather": ("gather", "Digits"), "Bridge": ("bridge", "DialCallStatus")}
+"""Verbs whose result (their action's parameters) is also an event of its own."""
+
+
+def _fields(outcome: Outcome) -> tuple[tuple[str, str], ...]:
+    return outcome.params if isinstance(outcome, Fetch) else ()
+
+
+def _result_event(call: LiveCall, kind: tuple[str, str], outcome: Fetch) -> None:
+    """``gather`` (Digits) or ``bridge`` (DialCallStatus, ...) from the action's params."""
+    name, needed = kind
+    data = dict(outcome.params)
+    if needed in data:
+        call.events.verb(name, data)
+
+
+def default_callback(config: EngineConfig) -> Callback | None:
+    """The engine's --status-callback settings; None without a URL."""
+    if not config.status_callback:
+        return None
+    return Callback.parse(
+        config.status_callback, "POST", config.status_events, config.status_format
+    )
 
 
 SPOKEN_ERROR = "We are sorry, an application error has occurred. Goodbye."
@@ -54,6 +80,7 @@ class Runner:
         media: Media,
         stats: Stats | None = None,
         emit: Emit | None = None,
+        events: Sink | None = None,
     ) -> None:
         self.config = config
         self.fetcher = fetcher
@@ -68,6 +95,8 @@ class Runner:
             emit=emit or log_event,
             settings=config.settings,
             stats=self.stats,
+            events=events or log_sink(log_event),
+            callback=default_callback(config),
         )
 
     async def handle(self, session: OutboundSession) -> None:
@@ -80,6 +109,10 @@ class Runner:
         params = call_params(channel, self.config.account_sid)
         call = LiveCall(session, params, self.services)
         self.active += 1
+        call.events.initiated()
+        call.events.ringing()
+        if call.answered:
+            call.events.answered()
         try:
             await self.run(call, self.script_url(call))
         except Exception:
@@ -87,6 +120,7 @@ class Runner:
         finally:
             self.active -= 1
             await call.hangup()
+            call.finished()
 
     def script_url(self, call: LiveCall) -> str | None:
         """The URL an originating request gave, else the dialled number's, else the default."""
@@ -132,6 +166,7 @@ class Runner:
         """Fetch and parse one document: its verbs and final URL, or a Failure."""
         params = [*call.params.items(), ("CallStatus", call.status), *request.params]
         call.fetch_started()
+        call.events.fetched(request.url)
         try:
             document = await self.fetcher.fetch(request.url, request.method, params)
             return parse_document(document.body, document.url), document.url
@@ -157,10 +192,19 @@ class Runner:
         for verb in verbs:
             if call.gone:
                 return Hangup()
-            log.info("call %s: <%s>", call.sid, module_of(verb).TAG)
-            if needs_answer(verb) and not (call.early and module_of(verb).TAG in EARLY_MEDIA):
-                await call.answer()
-            outcome = await run_verb(call, verb)
+            tag = module_of(verb).TAG
+            log.info("call %s: <%s>", call.sid, tag)
+            call.events.verb_started(tag)
+            try:
+                if needs_answer(verb) and not (call.early and tag in EARLY_MEDIA):
+                    await call.answer()
+                outcome = await run_verb(call, verb)
+            except Exception:
+                call.events.verb_finished(tag, "error", ())
+                raise
+            call.events.verb_finished(tag, type(outcome).__name__.lower(), _fields(outcome))
+            if tag in VERB_RESULTS and isinstance(outcome, Fetch):
+                _result_event(call, VERB_RESULTS[tag], outcome)
             if not isinstance(outcome, Continue):
                 return outcome
         return Hangup()

@@ -98,10 +98,12 @@ async def place_call(
     hangup_after: float | None = None,
     timeout: float = 60.0,
     out: Callable[[str], None] = print,
+    ring_timeout: int = 60,
 ) -> CallResult:
     """Run one call to its end (or ``timeout``).
 
-    ``digits`` holds one group of keys per Gather or Record, comma-separated: "1,42#"."""
+    ``digits`` holds one group of keys per Gather or Record, comma-separated: "1,42#".
+    ``ring_timeout`` is originate's own (switch seconds; the sandbox scales it)."""
     result = CallResult()
     client = await InboundClient.connect(switch[0], switch[1], password)
     try:
@@ -111,8 +113,8 @@ async def place_call(
         # answered, and fails if the engine ends it unanswered.
         job = asyncio.create_task(
             client.bgapi(
-                f"originate {{origination_uuid={a_uuid},origination_caller_id_number={from_}}}"
-                f"loopback/{to}/default &park()"
+                f"originate {{origination_uuid={a_uuid},origination_caller_id_number={from_},"
+                f"originate_timeout={ring_timeout}}}loopback/{to}/default &park()"
             )
         )
         groups = [group for group in digits.split(",") if group]

@@ -93,6 +93,9 @@ class Platform:
             digits,
             out=lines.append,
             timeout=kw.pop("timeout", 30),
+            # An hour of switch time (7 s at x500): a loaded machine must not turn a slow
+            # first fetch into NO_ANSWER; a test that wants the ring timeout passes its own.
+            ring_timeout=kw.pop("ring_timeout", 3600),
             **kw,
         )
         return result

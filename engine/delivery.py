@@ -1,0 +1,312 @@
+"""Delivering webhooks: RQ jobs that send batches of deliveries concurrently.
+
+Rows and their bodies come from engine.payloads (built once, the same bytes every
+attempt). An RQ job carries only delivery ids (RQ logs its arguments,
+and bodies and secrets must not travel through Redis); it loads the rows, sends every due
+one at once through one pooled, SSRF-guarded aiohttp session, signs each attempt as it
+sends it, records an attempt row and sets the status. A failed delivery is re-enqueued on
+its own with `enqueue_at`; its `next_attempt_at` is written first, so a lost job (a worker
+killed mid-batch, a Redis that forgot) is found again by the worker's sweeper.
+
+The job runs in the worker process (RQ's SimpleWorker), which `configure`s this module
+from its own options: the secrets come from there, never from Redis. One event loop in a
+background thread keeps the HTTP session, and its keep-alive connections, across jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
+
+import aiohttp
+from redis import Redis
+from rq import Queue
+from sqlalchemy import select
+
+from engine import signing
+from engine.errors import BlockedURL
+from engine.overrides import redact
+from engine.ssrf import Policy, check_url, guarded_session
+from engine.storage import Attempt, Database, Delivery, open_database
+
+log = logging.getLogger(__name__)
+
+QUEUE = "callscript-webhooks"
+DEFAULT_SCHEDULE = (5.0, 60.0, 300.0, 1800.0, 7200.0, 28800.0, 86400.0)
+MAX_RETRY_AFTER = 86400.0
+JITTER = 0.1
+EXCERPT_BYTES = 1024
+USER_AGENT = "callscript-webhooks/1.0"
+BATCH_SIZE = 100
+JOB_TIMEOUT = 300
+EARLY_TOLERANCE = timedelta(seconds=0.5)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What delivery jobs need, from the worker's options (never from Redis)."""
+
+    database_url: str
+    redis_url: str
+    secrets: tuple[str, ...]
+    policy: Policy = field(default_factory=Policy)
+    schedule: tuple[float, ...] = DEFAULT_SCHEDULE
+    queue_name: str = QUEUE
+    connect_timeout: float = 5.0
+    total_timeout: float = 10.0
+
+
+@dataclass
+class Request:
+    """One attempt to make: what the row says, nothing secret."""
+
+    id: str
+    url: str
+    method: str
+    content_type: str
+    body: str
+    format: str
+
+
+@dataclass
+class Result:
+    """What one attempt came to."""
+
+    id: str
+    sent_at: datetime
+    latency_ms: float
+    status_code: int | None = None
+    excerpt: str = ""
+    error: str | None = None
+    retry_after: float | None = None
+    blocked: bool = False
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value) if value.isdigit() else (
+            email.utils.parsedate_to_datetime(value) - now).total_seconds()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def headers_for(req: Request, secrets: Sequence[str], now: datetime) -> tuple[str, dict, bytes]:
+    """(URL to send to, headers, body bytes) of one attempt, signed now."""
+    url, body = req.url, req.body
+    if req.method == "GET":
+        url = url + ("&" if urlsplit(url).query else "?") + body if body else url
+        body = ""
+    headers = signing.sign(body, req.id, now, secrets)
+    params = dict(parse_qsl(body, keep_blank_values=True)) if req.format == "form" else None
+    headers["X-Twilio-Signature"] = signing.twilio_signature(url, params or None, secrets[0])
+    if body:
+        headers["Content-Type"] = req.content_type
+    return url, headers, body.encode()
+
+
+async def send_one(session: aiohttp.ClientSession, settings: Settings, req: Request) -> Result:
+    """One attempt: guard, sign, send, read the first 1 KB; never raises."""
+    sent_at = datetime.now(UTC)
+    started = time.perf_counter()
+    result = Result(req.id, sent_at, 0.0)
+    try:
+        check_url(req.url)
+        settings.policy.check_host(urlsplit(req.url).hostname or "")
+        url, headers, body = headers_for(req, settings.secrets, sent_at)
+        timeout = aiohttp.ClientTimeout(total=settings.total_timeout,
+                                        connect=settings.connect_timeout)
+        async with session.request(req.method, url, data=body or None, headers=headers,
+                                   timeout=timeout, allow_redirects=False) as resp:
+            result.status_code = resp.status
+            raw = await resp.content.read(EXCERPT_BYTES)
+            result.excerpt = raw.decode("utf-8", "replace")
+            result.retry_after = parse_retry_after(resp.headers.get("Retry-After"), sent_at)
+    except BlockedURL as exc:
+        result.error, result.blocked = str(exc), True
+    except (aiohttp.ClientConnectorDNSError, aiohttp.ClientConnectorError) as exc:
+        result.error = _blocked_cause(exc) or f"connection failed: {exc}"
+        result.blocked = isinstance(exc.__cause__, BlockedURL) or "refused to connect" in str(exc)
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        result.error = f"timed out (connect {settings.connect_timeout:g} s, " \
+                       f"total {settings.total_timeout:g} s)"
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.latency_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+def _blocked_cause(exc: BaseException) -> str | None:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, BlockedURL):
+            return str(cause)
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def retry_delay(schedule: Sequence[float], attempts: int, retry_after: float | None) -> float:
+    """Seconds until the next try after `attempts` failures (jittered, Retry-After honoured)."""
+    base = schedule[min(attempts, len(schedule)) - 1]
+    delay = base * random.uniform(1 - JITTER, 1 + JITTER)
+    return max(delay, retry_after or 0.0)
+
+
+class Sender:
+    """An event loop in a thread with one pooled, guarded session, kept across jobs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self._session: aiohttp.ClientSession | None = None
+        threading.Thread(target=self.loop.run_forever, name="webhook-sender", daemon=True).start()
+
+    async def _send(self, requests: Iterable[Request]) -> list[Result]:
+        if self._session is None:
+            self._session = guarded_session(self.settings.policy, USER_AGENT,
+                                            limit=1000, per_host=250)
+        return await asyncio.gather(*(send_one(self._session, self.settings, r)
+                                      for r in requests))
+
+    def send(self, requests: Sequence[Request]) -> list[Result]:
+        """Send every request at once; blocks the calling (RQ) thread until all are done."""
+        if not requests:
+            return []
+        return asyncio.run_coroutine_threadsafe(self._send(requests), self.loop).result()
+
+    def close(self) -> None:
+        async def _close() -> None:
+            if self._session is not None:
+                await self._session.close()
+        asyncio.run_coroutine_threadsafe(_close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def next_step(result: Result, attempts: int, settings: Settings,
+              now: datetime) -> tuple[str, datetime | None, str | None]:
+    """(status, next_attempt_at, last_error) after an attempt (`attempts` counts it)."""
+    code = result.status_code
+    if code is not None and 200 <= code < 300:
+        return "delivered", None, None
+    error = result.error or f"HTTP {code}: {result.excerpt[:200]}".rstrip(": ")
+    if code == 410 or result.blocked:
+        return "dead", None, error
+    if attempts > len(settings.schedule):
+        return "dead", None, error
+    delay = retry_delay(settings.schedule, attempts, result.retry_after)
+    return "pending", now + timedelta(seconds=delay), error
+
+
+@dataclass
+class Runtime:
+    """What jobs share inside one worker process."""
+
+    settings: Settings
+    db: Database
+    redis: Redis
+    queue: Queue
+    sender: Sender
+
+
+_runtime: Runtime | None = None
+
+
+def configure(settings: Settings) -> Runtime:
+    """Set up this process to run delivery jobs (the worker calls it before working)."""
+    global _runtime
+    redis = Redis.from_url(settings.redis_url)
+    _runtime = Runtime(settings, open_database(settings.database_url), redis,
+                       Queue(settings.queue_name, connection=redis), Sender(settings))
+    return _runtime
+
+
+def runtime() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("delivery jobs run inside `callscript worker` (not configured)")
+    return _runtime
+
+
+def aware(when: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; they were written as UTC."""
+    if when is None or when.tzinfo is not None:
+        return when
+    return when.replace(tzinfo=UTC)
+
+
+def enqueue(queue: Queue, ids: Sequence[str], batch_size: int = BATCH_SIZE) -> int:
+    """Enqueue jobs of up to `batch_size` delivery ids in one round trip; returns jobs made."""
+    chunks = [list(ids[i:i + batch_size]) for i in range(0, len(ids), batch_size)]
+    if not chunks:
+        return 0
+    data = [Queue.prepare_data(deliver_batch, (chunk,), result_ttl=0, timeout=JOB_TIMEOUT)
+            for chunk in chunks]
+    with queue.connection.pipeline() as pipe:
+        queue.enqueue_many(data, pipeline=pipe)
+        pipe.execute()
+    return len(chunks)
+
+
+def _due_requests(rt: Runtime, ids: Sequence[str], now: datetime) -> list[Request]:
+    """Pending rows among `ids` whose time has come (a duplicate job finds nothing to do)."""
+    with rt.db.session() as session:
+        rows = session.scalars(
+            select(Delivery).where(Delivery.id.in_(list(ids)), Delivery.status == "pending")
+        ).all()
+        return [Request(r.id, r.url, r.method, r.content_type, r.body, r.format) for r in rows
+                if r.next_attempt_at is None or aware(r.next_attempt_at) <= now + EARLY_TOLERANCE]
+
+
+def _record(rt: Runtime, results: Sequence[Result]) -> list[tuple[str, datetime]]:
+    """Write one attempt row per result and each delivery's new status; return retries."""
+    now = datetime.now(UTC)
+    retries: list[tuple[str, datetime]] = []
+    with rt.db.session() as session:
+        rows = {r.id: r for r in session.scalars(
+            select(Delivery).where(Delivery.id.in_([res.id for res in results])))}
+        for res in results:
+            row = rows[res.id]
+            row.attempts = (row.attempts or 0) + 1
+            session.add(Attempt(delivery_id=row.id, number=row.attempts, sent_at=res.sent_at,
+                                status_code=res.status_code, latency_ms=res.latency_ms,
+                                response_excerpt=res.excerpt, error=res.error))
+            status, row.next_attempt_at, row.last_error = next_step(
+                res, row.attempts, rt.settings, now)
+            row.status, row.updated_at = status, now
+            if row.next_attempt_at is not None:
+                retries.append((row.id, row.next_attempt_at))
+            elif status == "dead":
+                log.warning("webhook %s to %s is dead after %d attempts: %s",
+                            row.id, redact(row.url), row.attempts, row.last_error)
+        session.commit()
+    return retries
+
+
+def schedule_retry(queue: Queue, delivery: str, when: datetime) -> None:
+    """enqueue_at rounded up to the second: RQ's scheduler keeps whole seconds, and a retry
+    must never run before its time (Retry-After)."""
+    at = datetime.fromtimestamp(math.ceil(when.timestamp()), tz=UTC)
+    queue.enqueue_at(at, deliver_batch, [delivery], result_ttl=0, job_timeout=JOB_TIMEOUT)
+
+
+def deliver_batch(delivery_ids: list[str]) -> dict[str, int]:
+    """The RQ job: send every due pending delivery of the batch at once and record it."""
+    rt = runtime()
+    requests = _due_requests(rt, delivery_ids, datetime.now(UTC))
+    results = rt.sender.send(requests)
+    retries = _record(rt, results) if results else []
+    for delivery, when in retries:
+        schedule_retry(rt.queue, delivery, when)
+    return {"sent": len(results), "retrying": len(retries)}

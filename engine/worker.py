@@ -1,0 +1,243 @@
+"""`callscript worker`: from the engine's event stream to signed, retried webhooks.
+
+One process does three things:
+
+- The pump (a thread) reads `callscript:events` as consumer group `callscript-workers`,
+  turns each event into delivery rows (engine.payloads) and, on `completed`, a call record,
+  commits, enqueues RQ jobs carrying batches of delivery ids, and only then XACKs. A crash
+  anywhere before the XACK leaves the entry pending: it is read again (its own pending
+  entries at start, other consumers' with XAUTOCLAIM once idle long enough), and the
+  deterministic delivery ids make the second pass insert nothing new.
+- RQ's SimpleWorker with its scheduler runs the jobs (engine.delivery.deliver_batch) and
+  the retries scheduled with `enqueue_at`. SimpleWorker, not the forking Worker: a fork per
+  job costs more than a batch's HTTP round trip here (see bench/webhooks.py), and running
+  jobs in-process keeps the pooled HTTP session and database engine across jobs.
+- The sweeper (in the pump thread, every few seconds) re-enqueues pending deliveries whose
+  `next_attempt_at` is overdue by more than a grace period: the job that should have sent
+  them was lost (a worker killed with -9 mid-batch, a Redis restarted without its data).
+  It moves their `next_attempt_at` to now, so a slow queue is not swept twice in a row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError, ResponseError
+from rq import Queue, SimpleWorker
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine import delivery, payloads, signing
+from engine.overrides import redact
+from engine.ssrf import Policy
+from engine.storage import (
+    Database,
+    add_deliveries,
+    dead_deliveries,
+    due_deliveries,
+    revive,
+    save_call_record,
+)
+
+log = logging.getLogger(__name__)
+
+STREAM = "callscript:events"
+GROUP = "callscript-workers"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The worker's own knobs on top of what delivery jobs need."""
+
+    delivery: delivery.Settings
+    batch_size: int = delivery.BATCH_SIZE
+    read_count: int = 500
+    block_ms: int = 1000
+    claim_idle_ms: int = 60_000
+    sweep_interval: float = 5.0
+    sweep_grace: float = 60.0
+    consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+
+
+def decode(fields: dict[bytes, bytes]) -> dict[str, Any] | None:
+    """The event of one stream entry, or None (logged) when it cannot be one."""
+    raw = fields.get(b"e")
+    try:
+        event = json.loads(raw) if raw is not None else None
+    except (ValueError, UnicodeDecodeError):
+        event = None
+    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+        log.error("skipping a stream entry that is not an event: %.200r", raw)
+        return None
+    return event
+
+
+class Pump:
+    """Stream entries to committed rows, enqueued jobs, then acknowledgements."""
+
+    def __init__(self, settings: WorkerSettings, rt: delivery.Runtime) -> None:
+        self.settings = settings
+        self.rt = rt
+        self.redis: Redis = rt.redis
+        self._claim_cursor = "0-0"
+        self.own_pending = True  # first read our own unacknowledged entries
+
+    def ensure_group(self) -> None:
+        try:
+            self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Entries to handle: our own pending ones first, then claimed, then new ones."""
+        s = self.settings
+        if self.own_pending:
+            got = self.redis.xreadgroup(GROUP, s.consumer, {STREAM: "0"}, count=s.read_count)
+            entries = got[0][1] if got else []
+            if entries:
+                return entries
+            self.own_pending = False
+        cursor, claimed, *_ = self.redis.xautoclaim(
+            STREAM, GROUP, s.consumer, s.claim_idle_ms, self._claim_cursor, count=s.read_count)
+        self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+        if claimed:
+            return claimed
+        got = self.redis.xreadgroup(GROUP, s.consumer, {STREAM: ">"}, count=s.read_count,
+                                    block=s.block_ms)
+        return got[0][1] if got else []
+
+    def handle(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> int:
+        """Commit rows for `entries` and enqueue their deliveries; returns rows.
+
+        The caller acknowledges afterwards (`once`); until then the entries stay pending.
+        """
+        now = datetime.now(UTC)
+        rows: list[dict[str, Any]] = []
+        records: list[dict[str, Any]] = []
+        for _entry_id, fields in entries:
+            event = decode(fields)
+            if event is None:
+                continue
+            rows.extend(payloads.rows_for_event(event, now))
+            if event["type"] == "completed" and isinstance(event.get("record"), dict):
+                records.append(event["record"])
+        with self.rt.db.session() as session:
+            add_deliveries(session, rows)
+            for record in records:
+                try:
+                    with session.begin_nested():
+                        save_call_record(session, record)
+                except (ValueError, TypeError, SQLAlchemyError) as exc:
+                    log.error("call record not stored (%s): %.300r", exc, record)
+            session.commit()
+        # Every row, not only the new ones: a crash after the commit but before the
+        # enqueue left them without a job; a duplicate job finds nothing due and stops.
+        delivery.enqueue(self.rt.queue, [r["id"] for r in rows], self.settings.batch_size)
+        return len(rows)
+
+    def once(self) -> int:
+        """Read, store and enqueue, and only then acknowledge."""
+        entries = self.read()
+        rows = self.handle(entries)
+        if entries:
+            self.redis.xack(STREAM, GROUP, *[entry_id for entry_id, _ in entries])
+        return rows
+
+
+def sweep(rt: delivery.Runtime, grace: float, batch_size: int, limit: int = 5000) -> int:
+    """Re-enqueue pending deliveries overdue by more than `grace` seconds (lost jobs)."""
+    now = datetime.now(UTC)
+    with rt.db.session() as session:
+        rows = due_deliveries(session, now - timedelta(seconds=grace), limit)
+        for row in rows:
+            row.next_attempt_at = now
+        ids = [row.id for row in rows]
+        session.commit()
+    if ids:
+        log.warning("re-enqueueing %d overdue webhook deliveries", len(ids))
+        delivery.enqueue(rt.queue, ids, batch_size)
+    return len(ids)
+
+
+def pump_forever(pump: Pump, stop: threading.Event) -> None:
+    """The pump thread: read, handle, sweep; a Redis or database outage waits and retries."""
+    s = pump.settings
+    next_sweep = 0.0
+    clock = threading.Event()
+    while not stop.is_set():
+        try:
+            pump.ensure_group()
+            while not stop.is_set():
+                pump.once()
+                now = datetime.now(UTC).timestamp()
+                if now >= next_sweep:
+                    sweep(pump.rt, s.sweep_grace, s.batch_size)
+                    next_sweep = now + s.sweep_interval
+        except (RedisError, SQLAlchemyError, OSError) as exc:
+            log.error("webhook pump: %s; retrying in 1 s", exc)
+            pump.own_pending = True  # what we read but did not acknowledge comes first
+            clock.wait(1.0)
+
+
+def run_worker(settings: WorkerSettings, *, burst: bool = False) -> None:
+    """The whole worker: pump thread + RQ SimpleWorker with its scheduler (main thread)."""
+    rt = delivery.configure(settings.delivery)
+    stop = threading.Event()
+    pump = Pump(settings, rt)
+    thread = threading.Thread(target=pump_forever, args=(pump, stop), name="webhook-pump",
+                              daemon=True)
+    thread.start()
+    try:
+        worker = SimpleWorker([rt.queue], connection=rt.redis)
+        worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+    finally:
+        stop.set()
+        thread.join(5)
+        rt.sender.close()
+
+
+def settings_from_args(args: Any) -> WorkerSettings:
+    """WorkerSettings from `callscript worker` options; ValueError names a bad one."""
+    secrets = tuple(signing.check_secret(s) for s in args.webhook_secret)
+    if not secrets:
+        raise ValueError("--webhook-secret whsec_... is required (or CALLSCRIPT_WEBHOOK_SECRET)")
+    try:
+        schedule = tuple(float(x) for x in args.retry_schedule) or delivery.DEFAULT_SCHEDULE
+    except ValueError:
+        raise ValueError("--retry-schedule expects seconds, comma-separated") from None
+    if any(x <= 0 for x in schedule):
+        raise ValueError("--retry-schedule: every delay must be positive")
+    settings = delivery.Settings(
+        database_url=args.database, redis_url=args.redis, secrets=secrets,
+        policy=Policy.build(allow_private=args.allow_private_urls), schedule=schedule)
+    return WorkerSettings(settings, batch_size=max(1, args.batch_size),
+                          sweep_grace=args.sweep_grace, claim_idle_ms=int(args.claim_idle * 1000))
+
+
+def failed_lines(db: Database) -> list[str]:
+    """One tab-separated line per dead letter: id, url, event, attempts, last error."""
+    with db.session() as session:
+        return ["\t".join([d.id, redact(d.url), d.event_type, str(d.attempts),
+                           (d.last_error or "").replace("\n", " ")[:300]])
+                for d in dead_deliveries(session)]
+
+
+def replay(db: Database, queue: Queue, ids: Sequence[str] | None) -> list[str]:
+    """Dead (or delivered) deliveries back to pending, attempts kept, and enqueued.
+
+    The worker sends them with the same webhook-id (the row id) and signs them then.
+    """
+    with db.session() as session:
+        revived = revive(session, ids, datetime.now(UTC))
+        session.commit()
+    delivery.enqueue(queue, revived)
+    return revived

@@ -1,0 +1,355 @@
+"""Webhook delivery end to end: events in the Redis stream, `callscript worker` as a real
+process, a real receiver on loopback, and the database the worker writes.
+
+Events are put in the stream as the engine does (contract: stream `callscript:events`, one
+field `e` of JSON). The worker runs with a compressed retry schedule; every wait is on an
+observable state with a bounded deadline, and times are asserted on recorded attempts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import pytest
+import redis
+from flask import Flask, Response, request
+from sqlalchemy import select
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from engine import delivery
+from engine.samples import ScriptServer
+from engine.storage import Attempt, CallRecord, Delivery, make_engine, open_database
+from engine.worker import Pump, WorkerSettings
+
+NEW = "whsec_" + base64.b64encode(b"n" * 32).decode()
+OLD = "whsec_" + base64.b64encode(b"o" * 32).decode()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Received:
+    path: str
+    url: str
+    headers: dict[str, str]
+    body: str
+    at: float
+
+
+@dataclass
+class Receiver:
+    """Per path, a list of answers (status, headers) used in turn, the last one repeating."""
+
+    url: str = ""
+    plans: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    got: list[Received] = field(default_factory=list)
+    hold: threading.Event | None = None
+    arrived: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, path: str) -> Response:
+        with self.lock:
+            self.arrived += 1
+        if self.hold is not None:
+            self.hold.wait(20)
+        with self.lock:
+            self.got.append(Received(path, request.url, dict(request.headers),
+                                     request.get_data(as_text=True), time.time()))
+            plan = self.plans.get(path, [(200, {})])
+            status, headers = plan.pop(0) if len(plan) > 1 else plan[0]
+        return Response("ok" if status < 300 else "nope", status, headers=headers)
+
+    def at(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.got if r.path == path]
+
+
+@pytest.fixture
+def receiver():
+    app = Flask("webhook-receiver")
+    rec = Receiver()
+
+    @app.route("/<path:path>", methods=["GET", "POST"])
+    def any_path(path: str) -> Response:
+        return rec.answer("/" + path)
+
+    with ScriptServer(app) as server:
+        rec.url = server.url.rstrip("/")
+        yield rec
+        if rec.hold is not None:
+            rec.hold.set()
+
+
+def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@dataclass
+class Pipeline:
+    """The test's view of one worker setup: emit events, run workers, read the database."""
+
+    redis_url: str
+    database: str
+    env: dict[str, str]
+    procs: list[subprocess.Popen] = field(default_factory=list)
+
+    def emit(self, url: str, kind: str = "completed", fmt: str = "form", method: str = "POST",
+             events: tuple[str, ...] = ("all",), record: dict | None = None) -> dict:
+        sid = "CA" + uuid.uuid4().hex
+        params = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": "+15550001111",
+                  "To": "+15550002222", "CallStatus": kind, "StatusCallbackEvent": kind,
+                  "SequenceNumber": "0", "CallbackSource": "call-progress-events"}
+        event = {"id": uuid.uuid4().hex, "type": kind, "call_sid": sid,
+                 "account_sid": params["AccountSid"], "parent_call_sid": None, "sequence": 0,
+                 "timestamp": "Mon, 23 Nov 2026 12:00:00 +0000",
+                 "callback": {"url": url, "method": method, "events": list(events),
+                              "format": fmt},
+                 "params": params, "record": record}
+        redis.Redis.from_url(self.redis_url).xadd("callscript:events", {"e": json.dumps(event)})
+        return event
+
+    def start(self) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "worker"], cwd=ROOT,
+                                env=self.env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.procs.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+        """Signal the worker and the RQ scheduler it forked (its own process group)."""
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            proc.wait(10)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "engine.cli", "webhooks", *args], cwd=ROOT,
+                              env=self.env, capture_output=True, text=True, timeout=60)
+
+    def deliveries(self) -> list[Delivery]:
+        db = open_database(self.database)
+        with db.session() as session:
+            rows = list(session.scalars(select(Delivery)))
+            for row in rows:
+                row.tries = list(session.scalars(
+                    select(Attempt).where(Attempt.delivery_id == row.id).order_by(Attempt.number)))
+        db.close()
+        return rows
+
+    def settled(self, count: int) -> list[Delivery]:
+        rows = self.deliveries()
+        done = [r for r in rows if r.status != "pending"]
+        return rows if len(rows) == count and len(done) == count else []
+
+
+def make_pipeline(redis_url: str, database: str, schedule: str = "0.2,0.2",
+                  secrets: str = NEW, **extra: str) -> Pipeline:
+    env = dict(os.environ)
+    env.update({"CALLSCRIPT_WORKER_REDIS": redis_url, "CALLSCRIPT_REDIS": redis_url,
+                "CALLSCRIPT_DATABASE": database, "CALLSCRIPT_WEBHOOK_SECRET": secrets,
+                "CALLSCRIPT_WORKER_ALLOW_PRIVATE_URLS": "1",
+                "CALLSCRIPT_WORKER_RETRY_SCHEDULE": schedule,
+                "CALLSCRIPT_WORKER_SWEEP_GRACE": extra.pop("grace", "30"),
+                "CALLSCRIPT_WORKER_CLAIM_IDLE": extra.pop("claim_idle", "60")})
+    return Pipeline(redis_url, database, env)
+
+
+@pytest.fixture
+def pipeline(redis_clean, tmp_path):
+    pipe = make_pipeline(redis_clean, f"sqlite:///{tmp_path / 'callscript.db'}")
+    yield pipe
+    for proc in pipe.procs:
+        pipe.kill(proc, signal.SIGTERM)
+
+
+def twilio_reference(url: str, params: dict[str, str] | None, key: str) -> str:
+    """Twilio's published algorithm: URL + POST params sorted by name, HMAC-SHA1, base64."""
+    data = url + "".join(name + params[name] for name in sorted(params or {}))
+    return base64.b64encode(hmac.new(key.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_database(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'callscript.db'}"
+    url = request.getfixturevalue("postgres_url")
+    from engine.migrations import upgrade_engine
+
+    engine = make_engine(url)
+    upgrade_engine(engine)
+    engine.dispose()
+    return url
+
+
+def test_form_webhook_signed_for_both_secrets_and_call_record_stored(
+        receiver, redis_clean, any_database):
+    pipe = make_pipeline(redis_clean, any_database, secrets=f"{NEW},{OLD}")
+    record = {"sid": "CA" + "1" * 32, "account_sid": "AC" + "0" * 32, "from": "+15550001111",
+              "to": "+15550002222", "direction": "inbound", "status": "completed",
+              "start_time": "2026-11-23T12:00:00+00:00", "end_time": "2026-11-23T12:00:07+00:00",
+              "duration": 7, "hangup_cause": "NORMAL_CLEARING", "urls": ["http://x/voice"],
+              "verbs": ["Say"], "tag": None}
+    record["sid"] = "CA" + uuid.uuid4().hex
+    event = pipe.emit(receiver.url + "/status", record=record)
+    try:
+        pipe.start()
+        (got,) = wait_for(lambda: receiver.at("/status"), what="the webhook")
+        (row,) = wait_for(lambda: pipe.settled(1), what="the delivery row")
+    finally:
+        pipe.kill(pipe.procs[-1], signal.SIGTERM)
+    assert got.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    params = dict(parse_qsl(got.body))
+    assert params["CallSid"] == event["call_sid"] and params["StatusCallbackEvent"] == "completed"
+    assert got.headers["Webhook-Id"] == row.id and row.status == "delivered" and row.attempts == 1
+    assert len(got.headers["Webhook-Signature"].split(" ")) == 2  # rotation: one per secret
+    for secret in (NEW, OLD):
+        Webhook(secret).verify(got.body, got.headers, json_parse=False)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(NEW).verify(got.body.replace("completed", "complete!"), got.headers,
+                            json_parse=False)
+    assert got.headers["X-Twilio-Signature"] == twilio_reference(got.url, params, NEW)
+    assert row.tries[0].status_code == 200 and row.tries[0].response_excerpt == "ok"
+    db = open_database(any_database)
+    with db.session() as session:
+        stored = session.get(CallRecord, record["sid"])
+        assert stored.duration == 7 and stored.verbs == ["Say"]
+        assert stored.start_time.isoformat() == "2026-11-23T12:00:00+00:00"
+    db.close()
+
+
+def test_json_format_is_the_standard_webhooks_shape(receiver, pipeline):
+    event = pipeline.emit(receiver.url + "/json", kind="answered", fmt="json")
+    pipeline.start()
+    (got,) = wait_for(lambda: receiver.at("/json"), what="the webhook")
+    assert got.headers["Content-Type"] == "application/json"
+    doc = Webhook(NEW).verify(got.body, got.headers)
+    assert doc["type"] == "call.answered" and doc["timestamp"] == "2026-11-23T12:00:00Z"
+    assert doc["data"]["CallSid"] == event["call_sid"]
+    assert got.headers["X-Twilio-Signature"] == twilio_reference(got.url, None, NEW)
+
+
+def test_get_callback_carries_the_params_in_the_query(receiver, pipeline):
+    event = pipeline.emit(receiver.url + "/get", method="GET")
+    pipeline.start()
+    (got,) = wait_for(lambda: receiver.at("/get"), what="the webhook")
+    assert f"CallSid={event['call_sid']}" in got.url and got.body == ""
+    assert got.headers["X-Twilio-Signature"] == twilio_reference(got.url, None, NEW)
+    Webhook(NEW).verify("", got.headers, json_parse=False)
+
+
+def test_events_not_asked_for_make_no_delivery(receiver, pipeline):
+    pipeline.emit(receiver.url + "/few", kind="ringing", events=("completed",))
+    pipeline.emit(receiver.url + "/few", kind="completed", events=("completed",))
+    pipeline.start()
+    (row,) = wait_for(lambda: pipeline.settled(1), what="one delivery")
+    assert row.event_type == "completed"
+
+
+def test_retry_on_500_then_success(receiver, pipeline):
+    receiver.plans["/flaky"] = [(500, {}), (503, {}), (200, {})]
+    pipeline.emit(receiver.url + "/flaky")
+    pipeline.start()
+    (row,) = wait_for(lambda: pipeline.settled(1), what="delivery")
+    assert row.status == "delivered" and [a.status_code for a in row.tries] == [500, 503, 200]
+    assert {r.headers["Webhook-Id"] for r in receiver.at("/flaky")} == {row.id}
+    assert row.tries[0].response_excerpt == "nope" and row.last_error is None
+
+
+def test_retry_after_is_honoured(receiver, pipeline):
+    receiver.plans["/busy"] = [(429, {"Retry-After": "2"}), (200, {})]
+    pipeline.emit(receiver.url + "/busy")
+    pipeline.start()
+    (row,) = wait_for(lambda: pipeline.settled(1), what="delivery")
+    first, second = row.tries
+    assert first.status_code == 429 and second.status_code == 200
+    assert (second.sent_at - first.sent_at).total_seconds() >= 2.0
+
+
+def test_410_stops_at_once(receiver, pipeline):
+    receiver.plans["/gone"] = [(410, {})]
+    pipeline.emit(receiver.url + "/gone")
+    pipeline.start()
+    (row,) = wait_for(lambda: pipeline.settled(1), what="delivery")
+    assert row.status == "dead" and row.attempts == 1 and len(receiver.at("/gone")) == 1
+
+
+def test_dead_after_the_schedule_then_replay_with_the_same_webhook_id(receiver, pipeline):
+    receiver.plans["/down"] = [(500, {})]
+    pipeline.emit(receiver.url + "/down")
+    pipeline.start()
+    (row,) = wait_for(lambda: pipeline.settled(1), what="a dead letter")
+    assert row.status == "dead" and row.attempts == 3  # 1 + two retries of "0.2,0.2"
+    failed = pipeline.cli("failed")
+    assert failed.returncode == 0, failed.stderr
+    fields = failed.stdout.strip().split("\t")
+    assert fields[:4] == [row.id, receiver.url + "/down", "completed", "3"]
+    assert "500" in fields[4]
+    receiver.plans["/down"] = [(200, {})]
+    replayed = pipeline.cli("replay", row.id)
+    assert replayed.returncode == 0, replayed.stderr
+    wait_for(lambda: [r for r in pipeline.deliveries() if r.status == "delivered"],
+             what="the replayed delivery")
+    got = receiver.at("/down")
+    assert len(got) == 4 and {g.headers["Webhook-Id"] for g in got} == {row.id}
+    assert pipeline.cli("replay", "msg_nope").returncode == 1
+
+
+def test_an_event_read_twice_makes_one_delivery(receiver, redis_clean, tmp_path):
+    """A worker stores and enqueues an event, then dies before XACK: the next one re-reads it."""
+    pipe = make_pipeline(redis_clean, f"sqlite:///{tmp_path / 'c.db'}", claim_idle="0.2")
+    event = pipe.emit(receiver.url + "/once", record={"sid": "CA" + uuid.uuid4().hex})
+    settings = WorkerSettings(delivery.Settings(pipe.database, redis_clean, (NEW,)),
+                              consumer="crashed", block_ms=10)
+    runtime = delivery.configure(settings.delivery)
+    first = Pump(settings, runtime)
+    first.ensure_group()
+    entries = first.read()
+    assert first.handle(entries) == 1  # committed and enqueued, never acknowledged
+    runtime.sender.close()
+    client = redis.Redis.from_url(redis_clean)
+    assert client.xpending("callscript:events", "callscript-workers")["pending"] == 1
+    proc = pipe.start()
+    try:
+        wait_for(lambda: client.xpending("callscript:events", "callscript-workers")["pending"]
+                 == 0, what="the re-read entry acknowledged")
+        (row,) = wait_for(lambda: pipe.settled(1), what="the delivery")
+    finally:
+        pipe.kill(proc, signal.SIGTERM)
+    assert row.event_id == event["id"] and row.status == "delivered"
+    assert {r.headers["Webhook-Id"] for r in receiver.at("/once")} == {row.id}
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(receiver, redis_clean, tmp_path):
+    pipe = make_pipeline(redis_clean, f"sqlite:///{tmp_path / 'k.db'}", grace="1")
+    receiver.hold = threading.Event()  # the receiver stalls: the batch is in flight
+    events = [pipe.emit(receiver.url + "/slow") for _ in range(30)]
+    proc = pipe.start()
+    wait_for(lambda: receiver.arrived >= 30, what="the whole batch in flight")
+    pipe.kill(proc)  # kill -9, worker and scheduler, mid-batch
+    assert all(r.status == "pending" for r in pipe.deliveries())
+    receiver.hold.set()
+    pipe.start()
+    rows = wait_for(lambda: pipe.settled(30), timeout=60, what="every delivery")
+    assert {r.status for r in rows} == {"delivered"}
+    assert {r.event_id for r in rows} == {e["id"] for e in events}
+    seen = {r.headers["Webhook-Id"] for r in receiver.at("/slow")}
+    assert seen == {r.id for r in rows}
