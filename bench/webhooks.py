@@ -1,14 +1,29 @@
-"""Webhook throughput: events in the stream -> `callscript worker` -> a local receiver.
+"""Webhook throughput and latency: events in the stream -> `callscript worker` -> a receiver.
 
-Starts its own Redis (free port, no persistence), a SQLite file in a temporary directory,
-an aiohttp receiver on loopback and one worker process; puts N events in the stream at
-once and prints one JSON line: deliveries/s (first event to last receipt) and the p50/p99
-from an event's XADD to its receipt. Usage: python -m bench.webhooks [N] [BATCH_SIZE]
+Everything runs as in production, each part in its own process: a Redis of the bench's
+own (free port, no persistence), `callscript worker` subprocesses (consumer-group members,
+each with its pump and RQ worker), the database (a SQLite file in a temporary directory,
+or a fresh PostgreSQL database with `--postgres SERVER_URL`), and a fast receiver (aiohttp,
+its own process) that only records, per request, its arrival time minus the `BenchSentAt`
+the bench put in the event just before XADD. So latency is event -> delivery, measured at
+the receiver, and includes the whole pipeline (pump, commit, RQ pick-up, signing, HTTP).
+
+Two measurements:
+- burst: N events at once; deliveries/s from the first XADD to the last arrival (the p99
+  there is the backlog, not the pipeline's latency);
+- steady: events offered at a fixed rate (e.g. 1,000 and 2,000/s) for D seconds, paced
+  every 5 ms; p50/p99/max event -> delivery, and whether the worker kept up.
+CPU per delivery is the worker processes' (and their RQ scheduler children's) user+system
+time over the deliveries of that phase, from /proc.
+
+    python -m bench.webhooks                       # burst 5000, steady 1000 and 2000/s
+    python -m bench.webhooks --workers 2 --rates 1000,2000,2500 --duration 10
+    python -m bench.webhooks --postgres postgresql://postgres@127.0.0.1:5432/postgres
 """
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import json
 import os
 import shutil
@@ -17,17 +32,15 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
-from urllib.parse import parse_qsl
-
-import redis
-from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "whsec_" + "a" * 44
+STREAM = "callscript:events"
+TICK = 0.005
 
 
 def free_port() -> int:
@@ -36,74 +49,222 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def receiver(port: int, latencies: list[float], done: threading.Event, n: int) -> None:
+def serve_receiver(port: int) -> None:
+    """The receiver process: record arrival - BenchSentAt; GET /stats hands them over."""
+    from urllib.parse import parse_qsl
+
+    from aiohttp import web
+
+    latencies: list[float] = []
+
     async def hook(request: web.Request) -> web.Response:
-        body = dict(parse_qsl(await request.text()))
-        latencies.append(time.time() - float(body["BenchSentAt"]))
-        if len(latencies) >= n:
-            done.set()
+        sent = dict(parse_qsl(await request.text())).get("BenchSentAt")
+        latencies.append(time.time() - float(sent or "nan"))
         return web.Response(text="ok")
+
+    async def stats(request: web.Request) -> web.Response:
+        taken = list(latencies)
+        if request.query.get("reset"):
+            del latencies[: len(taken)]
+        return web.json_response({"count": len(taken), "lat": taken})
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, handle_signals=False)
+    app.router.add_get("/stats", stats)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-def main(n: int = 5000, batch: int = 100) -> None:
-    tmp = Path(tempfile.mkdtemp())
-    rport, hport = free_port(), free_port()
-    rproc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port",
-                              str(rport), "--save", "", "--appendonly", "no", "--dir", str(tmp)],
-                             stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{rport}/0"
-    client = redis.Redis.from_url(url)
-    while True:
+def stats(port: int, reset: bool = False) -> dict:
+    url = f"http://127.0.0.1:{port}/stats" + ("?reset=1" if reset else "")
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.load(resp)
+
+
+def wait_until(check, timeout: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+    return True
+
+
+def group_cpu(pgids: list[int]) -> float:
+    """User+system seconds of every live process in these process groups (worker + scheduler)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    latencies: list[float] = []
-    done = threading.Event()
-    threading.Thread(target=receiver, args=(hport, latencies, done, n), daemon=True).start()
-    env = dict(os.environ, CALLSCRIPT_REDIS=url, CALLSCRIPT_DATABASE=f"sqlite:///{tmp}/b.db",
-               CALLSCRIPT_WEBHOOK_SECRET=SECRET, CALLSCRIPT_WORKER_ALLOW_PRIVATE_URLS="1",
-               CALLSCRIPT_WORKER_BATCH_SIZE=str(batch))
-    worker = subprocess.Popen([sys.executable, "-m", "engine.cli", "worker"], cwd=ROOT, env=env,
-                              start_new_session=True, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(2)  # worker start-up, not measured
-        start = time.time()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in pgids:  # pgrp; utime, stime are fields 14, 15 of stat
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def event(hook: str, i: int) -> str:
+    sid = f"CA{uuid.uuid4().hex}"
+    return json.dumps({
+        "id": uuid.uuid4().hex, "type": "completed", "call_sid": sid,
+        "account_sid": "AC" + "0" * 32, "parent_call_sid": None, "sequence": 0,
+        "timestamp": "Mon, 23 Nov 2026 12:00:00 +0000",
+        "callback": {"url": hook, "method": "POST", "events": ["completed"], "format": "form"},
+        "params": {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "CallStatus": "completed",
+                   "StatusCallbackEvent": "completed", "SequenceNumber": "0",
+                   "CallbackSource": "call-progress-events", "BenchSeq": str(i),
+                   "BenchSentAt": repr(time.time())},
+        "record": None}, separators=(",", ":"))
+
+
+def produce(client, hook: str, rate: float | None, count: int) -> None:
+    """XADD `count` events: all at once (rate None) or paced at `rate` per second."""
+    start, sent = time.time(), 0
+    while sent < count:
+        due = count if rate is None else min(count, int(rate * (time.time() - start)) + 1)
         pipe = client.pipeline(transaction=False)
-        for i in range(n):
-            event = {"id": uuid.uuid4().hex, "type": "completed", "call_sid": f"CA{i:032x}",
-                     "account_sid": "AC" + "0" * 32, "sequence": 0,
-                     "timestamp": "Mon, 23 Nov 2026 12:00:00 +0000",
-                     "callback": {"url": f"http://127.0.0.1:{hport}/hook", "method": "POST",
-                                  "events": ["all"], "format": "form"},
-                     "params": {"CallSid": f"CA{i:032x}", "BenchSentAt": repr(time.time())},
-                     "record": None}
-            pipe.xadd("callscript:events", {"e": json.dumps(event)})
-            if i % 500 == 499:
-                pipe.execute()
+        for i in range(sent, min(due, sent + 1000)):
+            pipe.xadd(STREAM, {"e": event(hook, i)})
+        sent = min(due, sent + 1000)
         pipe.execute()
-        finished = done.wait(300)
-        elapsed = time.time() - start
+        if rate is not None and sent < count:
+            time.sleep(TICK)
+
+
+def pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000, 1)
+
+
+def phase(ctx: dict, count: int, rate: float | None) -> dict:
+    """One measurement: offer `count` events, wait for every delivery, return its figures."""
+    stats(ctx["hport"], reset=True)
+    cpu0, t0 = group_cpu(ctx["pgids"]), time.time()
+    produce(ctx["client"], ctx["hook"], rate, count)
+    offered = time.time() - t0
+    done = wait_until(lambda: stats(ctx["hport"])["count"] >= count, 120 + count / 500, 0.1)
+    got = stats(ctx["hport"], reset=True)
+    elapsed = time.time() - t0
+    cpu = group_cpu(ctx["pgids"]) - cpu0
+    lat = got["lat"]
+    return {"events": count, "received": got["count"], "complete": done,
+            "offered_per_s": round(count / offered, 1) if rate else None,
+            "deliveries_per_s": round(got["count"] / elapsed, 1),
+            "p50_ms": pct(lat, 0.5), "p99_ms": pct(lat, 0.99), "max_ms": pct(lat, 1.0),
+            "worker_cpu_ms_per_delivery": round(cpu * 1000 / max(1, got["count"]), 3)}
+
+
+def start_redis(tmp: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port),
+                             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp)], stdout=subprocess.DEVNULL)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def make_database(args: argparse.Namespace, tmp: Path) -> tuple[str, object]:
+    """(database URL, cleanup): a SQLite file, or a fresh PostgreSQL database."""
+    if not args.postgres:
+        return f"sqlite:///{tmp}/bench.db", lambda: None
+    import psycopg
+
+    name = "callscript_bench_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(args.postgres, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(args.postgres, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    base = args.postgres.rsplit("/", 1)[0].split("://", 1)[1]
+    url = f"postgresql+psycopg://{base}/{name}"
+    sys.path.insert(0, str(ROOT))
+    from engine.migrations import upgrade_engine
+    from engine.storage import make_engine
+
+    engine = make_engine(url)
+    upgrade_engine(engine)  # `callscript db upgrade`, not measured
+    engine.dispose()
+    return url, drop
+
+
+def start_workers(args: argparse.Namespace, redis_url: str, database: str) -> list:
+    env = dict(os.environ, CALLSCRIPT_REDIS=redis_url, CALLSCRIPT_DATABASE=database,
+               CALLSCRIPT_WEBHOOK_SECRET=SECRET, CALLSCRIPT_WORKER_ALLOW_PRIVATE_URLS="1",
+               CALLSCRIPT_WORKER_BATCH_SIZE=str(args.batch_size))
+    if database.startswith("sqlite"):  # one process migrates the new file first
+        sys.path.insert(0, str(ROOT))
+        from engine.storage import open_database
+
+        open_database(database).close()
+    return [subprocess.Popen([sys.executable, "-m", "engine.cli", "worker"], cwd=ROOT, env=env,
+                             start_new_session=True, stderr=subprocess.DEVNULL)
+            for _ in range(args.workers)]
+
+
+def run(args: argparse.Namespace) -> dict:
+    import redis
+
+    tmp = Path(tempfile.mkdtemp())
+    rproc, redis_url = start_redis(tmp)
+    hport = free_port()
+    rcv = subprocess.Popen([sys.executable, "-m", "bench.webhooks", "--receiver", str(hport)],
+                           cwd=ROOT, start_new_session=True)
+    client = redis.Redis.from_url(redis_url)
+    database, cleanup = make_database(args, tmp)
+    workers: list[subprocess.Popen] = []
+    try:
+        wait_until(lambda: _ok(client.ping), 10)
+        wait_until(lambda: _ok(lambda: stats(hport)), 10)
+        workers = start_workers(args, redis_url, database)
+        ctx = {"client": client, "hport": hport, "hook": f"http://127.0.0.1:{hport}/hook",
+               "pgids": [w.pid for w in workers]}
+        phase(ctx, 200, None)  # warm-up: imports, connections, the consumer group
+        result = {"bench": "webhooks", "database": database.split(":", 1)[0],
+                  "workers": args.workers, "batch_size": args.batch_size, "cpus": os.cpu_count(),
+                  "burst": phase(ctx, args.burst, None)}
+        for rate in args.rates:
+            result[f"steady_{rate}"] = phase(ctx, int(rate * args.duration), rate)
+        return result
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
+        for proc in [*workers, rcv]:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
         rproc.terminate()
         rproc.wait(10)
+        cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
-    lat = sorted(latencies)
-    print(json.dumps({
-        "bench": "webhooks", "events": n, "batch_size": batch, "received": len(lat),
-        "complete": finished, "deliveries_per_s": round(len(lat) / elapsed, 1),
-        "p50_ms": round(lat[len(lat) // 2] * 1000, 1) if lat else None,
-        "p99_ms": round(lat[int(len(lat) * 0.99) - 1] * 1000, 1) if lat else None,
-    }))
+
+
+def _ok(call) -> bool:
+    try:
+        call()
+        return True
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--burst", type=int, default=5000, help="events in the burst")
+    parser.add_argument("--rates", default="1000,2000", help="steady rates, events/s")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per steady rate")
+    parser.add_argument("--workers", type=int, default=1, help="`callscript worker` processes")
+    parser.add_argument("--batch-size", type=int, default=100, help="deliveries per RQ job")
+    parser.add_argument("--postgres", help="PostgreSQL server URL (a fresh database on it)")
+    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.receiver:
+        serve_receiver(args.receiver)
+        return
+    args.rates = [int(r) for r in args.rates.split(",") if r]
+    print(json.dumps(run(args)), flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    main(*(int(a) for a in sys.argv[1:3]))
+    main()

@@ -101,7 +101,7 @@ def cmd_demo(argv: Sequence[str]) -> int:
 
     args = config.parse("demo", argv)
     _logging(logging.WARNING)
-    return asyncio.run(run_demo(args.digits, args.speed))
+    return asyncio.run(run_demo(args.digits, args.speed, args.redis))
 
 
 def cmd_worker(argv: Sequence[str]) -> int:

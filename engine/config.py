@@ -89,6 +89,8 @@ COMMANDS: dict[str, list[Option]] = {
     "demo": [
         _o("digits", "1", "keys the demo caller presses"),
         _o("speed", 20.0, "sandbox speed", "float"),
+        _o("redis", None, "a Redis for the demo alone (default: it starts a redis-server of "
+           "its own on a free port)"),
     ],
     "worker": [
         _o("redis", "redis://127.0.0.1:6379/0", "Redis URL"),

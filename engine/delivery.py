@@ -16,13 +16,14 @@ background thread keeps the HTTP session, and its keep-alive connections, across
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import math
 import random
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
@@ -30,7 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 from redis import Redis
 from rq import Queue
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 
 from engine import signing
 from engine.errors import BlockedURL
@@ -89,6 +90,7 @@ class Result:
     error: str | None = None
     retry_after: float | None = None
     blocked: bool = False
+    url: str = ""
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -122,7 +124,7 @@ async def send_one(session: aiohttp.ClientSession, settings: Settings, req: Requ
     """One attempt: guard, sign, send, read the first 1 KB; never raises."""
     sent_at = datetime.now(UTC)
     started = time.perf_counter()
-    result = Result(req.id, sent_at, 0.0)
+    result = Result(req.id, sent_at, 0.0, url=req.url)
     try:
         check_url(req.url)
         settings.policy.check_host(urlsplit(req.url).hostname or "")
@@ -219,6 +221,21 @@ class Runtime:
     redis: Redis
     queue: Queue
     sender: Sender
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around a write transaction: the pump and the RQ thread of one process take turns.
+
+        SQLite lets one writer in at a time and makes the other wait in its busy handler,
+        which sleeps in steps of 1 to 100 ms; queueing on a lock instead hands the file
+        over the moment the commit is done. PostgreSQL needs no turns.
+        """
+        if self.db.engine.dialect.name != "sqlite":
+            yield
+            return
+        with self.write_lock:
+            yield
 
 
 _runtime: Runtime | None = None
@@ -260,37 +277,63 @@ def enqueue(queue: Queue, ids: Sequence[str], batch_size: int = BATCH_SIZE) -> i
 
 
 def _due_requests(rt: Runtime, ids: Sequence[str], now: datetime) -> list[Request]:
-    """Pending rows among `ids` whose time has come (a duplicate job finds nothing to do)."""
-    with rt.db.session() as session:
-        rows = session.scalars(
-            select(Delivery).where(Delivery.id.in_(list(ids)), Delivery.status == "pending")
-        ).all()
-        return [Request(r.id, r.url, r.method, r.content_type, r.body, r.format) for r in rows
-                if r.next_attempt_at is None or aware(r.next_attempt_at) <= now + EARLY_TOLERANCE]
+    """Pending rows among `ids` whose time has come (a duplicate job finds nothing to do).
+
+    Plain columns, not ORM objects: a job reads up to a batch of rows and only needs these.
+    """
+    cols = (Delivery.id, Delivery.url, Delivery.method, Delivery.content_type, Delivery.body,
+            Delivery.format, Delivery.next_attempt_at)
+    query = select(*cols).where(Delivery.id.in_(list(ids)), Delivery.status == "pending")
+    with rt.db.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [Request(*r[:6]) for r in rows
+            if r[6] is None or aware(r[6]) <= now + EARLY_TOLERANCE]
+
+
+_UPDATE = (update(Delivery.__table__)
+           .where(Delivery.__table__.c.id == bindparam("b_id"))
+           .values(attempts=bindparam("b_attempts"), status=bindparam("b_status"),
+                   next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"),
+                   updated_at=bindparam("b_now")))
+
+
+def _outcomes(rt: Runtime, results: Sequence[Result], attempts: dict[str, int],
+              now: datetime) -> tuple[list[dict], list[dict], list[tuple[str, datetime]]]:
+    """(attempt rows, delivery updates, retries) of a batch's results."""
+    tries, updates, retries = [], [], []
+    for res in results:
+        number = (attempts.get(res.id) or 0) + 1
+        tries.append({"delivery_id": res.id, "number": number, "sent_at": res.sent_at,
+                      "status_code": res.status_code, "latency_ms": res.latency_ms,
+                      "response_excerpt": res.excerpt, "error": res.error})
+        status, when, error = next_step(res, number, rt.settings, now)
+        updates.append({"b_id": res.id, "b_attempts": number, "b_status": status,
+                        "b_next": when, "b_error": error, "b_now": now})
+        if when is not None:
+            retries.append((res.id, when))
+        elif status == "dead":
+            log.warning("webhook %s to %s is dead after %d attempts: %s",
+                        res.id, redact(res.url), number, error)
+    return tries, updates, retries
 
 
 def _record(rt: Runtime, results: Sequence[Result]) -> list[tuple[str, datetime]]:
-    """Write one attempt row per result and each delivery's new status; return retries."""
+    """Write the batch's attempt rows and new statuses in one transaction; return retries.
+
+    Three statements per batch whatever its size (read the attempt counts, insert the
+    attempts, update the deliveries by primary key, both as executemany), not an ORM flush
+    of one UPDATE per row.
+    """
     now = datetime.now(UTC)
-    retries: list[tuple[str, datetime]] = []
-    with rt.db.session() as session:
-        rows = {r.id: r for r in session.scalars(
-            select(Delivery).where(Delivery.id.in_([res.id for res in results])))}
-        for res in results:
-            row = rows[res.id]
-            row.attempts = (row.attempts or 0) + 1
-            session.add(Attempt(delivery_id=row.id, number=row.attempts, sent_at=res.sent_at,
-                                status_code=res.status_code, latency_ms=res.latency_ms,
-                                response_excerpt=res.excerpt, error=res.error))
-            status, row.next_attempt_at, row.last_error = next_step(
-                res, row.attempts, rt.settings, now)
-            row.status, row.updated_at = status, now
-            if row.next_attempt_at is not None:
-                retries.append((row.id, row.next_attempt_at))
-            elif status == "dead":
-                log.warning("webhook %s to %s is dead after %d attempts: %s",
-                            row.id, redact(row.url), row.attempts, row.last_error)
-        session.commit()
+    ids = [res.id for res in results]
+    with rt.writing(), rt.db.engine.begin() as conn:
+        attempts = dict(conn.execute(
+            select(Delivery.id, Delivery.attempts).where(Delivery.id.in_(ids))).all())
+        known = [res for res in results if res.id in attempts]
+        tries, updates, retries = _outcomes(rt, known, attempts, now)
+        if tries:
+            conn.execute(insert(Attempt.__table__), tries)
+            conn.execute(_UPDATE, updates)
     return retries
 
 

@@ -1,7 +1,9 @@
-"""A sample ExternalScript server: what a customer's web app looks like, for the demo.
+"""A sample customer web app for the demo: its ExternalScript and its webhook receiver.
 
-It is a plain Flask app, the same kind a customer hosts on Heroku, served on loopback
-from a thread by werkzeug so the demo needs nothing else running.
+Plain Flask apps, the same kind a customer hosts on Heroku, served on loopback from a
+thread by werkzeug so the demo needs nothing else running. The receiver only records what
+arrives (headers and the exact body): the demo verifies the signatures afterwards, as a
+customer's code would, with engine.signing.verify.
 """
 
 from __future__ import annotations
@@ -12,9 +14,13 @@ import math
 import struct
 import threading
 import wave
+from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask, Response, request
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from engine import signing
 
 WELCOME = """<?xml version="1.0" encoding="UTF-8"?>
 <Response>
@@ -69,6 +75,41 @@ def create_app() -> Flask:
         return Response(tone_wav(), content_type="audio/wav")
 
     return app
+
+
+def create_receiver() -> Flask:
+    """A webhook receiver: answers 204 and keeps each request in ``config["webhooks"]``."""
+    app = Flask("callscript-receiver")
+    app.config["webhooks"] = []
+
+    @app.route("/webhooks", methods=["GET", "POST"])
+    def webhooks() -> Response:
+        app.config["webhooks"].append(
+            {
+                "method": request.method,
+                "headers": dict(request.headers),
+                "body": request.get_data(as_text=True),
+                "query": request.query_string.decode(),
+            }
+        )
+        return Response(status=204)
+
+    return app
+
+
+def verify_webhook(hook: dict[str, Any], url: str, secret: str) -> dict[str, Any]:
+    """A received webhook checked as a customer would: its params, and whether the
+    Standard Webhooks signature (`standard`) and X-Twilio-Signature (`twilio`) verify."""
+    try:
+        signing.verify(hook["body"], hook["headers"], secret)
+        standard = True
+    except signing.WebhookVerificationError:
+        standard = False
+    params = dict(parse_qsl(hook["body"] or hook["query"], keep_blank_values=True))
+    twilio = hook["headers"].get("X-Twilio-Signature") == signing.twilio_signature(
+        url, params if hook["method"] == "POST" else None, secret
+    )
+    return {"params": params, "standard": standard, "twilio": twilio}
 
 
 class ScriptServer:

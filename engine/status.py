@@ -8,10 +8,8 @@ between the verb events (``verb-started``, ``verb-finished``, ``gather``, ``dtmf
 Twilio parameters, a per-call SequenceNumber from 0, an RFC 2822 Timestamp, and the
 callback settings that decide (in the worker) whether and where it is delivered.
 
-Callback settings: the engine's defaults (``--status-callback`` ...), replaced as a
-whole by the call's own when its channel carries ``callscript_status_callback`` (with
-``callscript_status_callback_method``, ``_events``, ``_format``; set by the API's
-originate later). Invalid per-call settings are logged and the defaults used. A verb
+Callback settings (engine/callbacks.py, re-exported here): the engine's defaults
+(``--status-callback`` ...), replaced as a whole by the call's own. A verb
 event whose data names its own ``callback_url`` (Conference statusCallback) goes to that
 URL alone, as Twilio does, and keeps the verb's own SequenceNumber in its params.
 
@@ -27,18 +25,21 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from enum import StrEnum
 from typing import Any
+
+from engine.callbacks import LIFECYCLE, Callback, callback_of, parse_events
+
+__all__ = ["LIFECYCLE", "Callback", "CallEvents", "CallStatus", "Sink", "callback_of",
+           "final_status", "log_sink", "now", "parse_events", "switch_time", "timestamp"]
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[dict[str, Any]], None]
 """Where finished events go: EventStream.emit, or a log line without a stream."""
 
-LIFECYCLE = ("initiated", "ringing", "answered", "completed")
 CALLBACK_SOURCE = "call-progress-events"
 
 
@@ -69,71 +70,6 @@ def final_status(answered: bool, cause: str, by_caller: bool) -> CallStatus:
     if cause in CANCELED or (cause == "NORMAL_CLEARING" and by_caller):
         return CallStatus.CANCELED
     return CallStatus.COMPLETED if cause == "NORMAL_CLEARING" else CallStatus.FAILED
-
-
-def parse_events(text: str) -> tuple[str, ...]:
-    """``completed``, ``initiated,answered``, ``all``: checked, in the given order."""
-    names = tuple(dict.fromkeys(n.strip().lower() for n in text.replace(" ", ",").split(",")))
-    names = tuple(n for n in names if n)
-    if not names:
-        raise ValueError(
-            "status events: give at least one of initiated,ringing,answered,completed, or all"
-        )
-    if "all" in names:
-        return ("all",)
-    unknown = [n for n in names if n not in LIFECYCLE]
-    if unknown:
-        raise ValueError(
-            f"status events: unknown {', '.join(unknown)} (expected {','.join(LIFECYCLE)} or all)"
-        )
-    return names
-
-
-@dataclass(frozen=True)
-class Callback:
-    """Where and how a call's events are delivered (the worker reads it from each event)."""
-
-    url: str
-    method: str = "POST"
-    events: tuple[str, ...] = ("completed",)
-    format: str = "form"
-
-    @classmethod
-    def parse(
-        cls, url: str, method: str = "POST", events: str = "completed", format: str = "form"
-    ) -> Callback:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"status callback must be an http(s) URL, got {url!r}")
-        if method.upper() not in ("GET", "POST"):
-            raise ValueError(f"status callback method must be GET or POST, got {method!r}")
-        if format.lower() not in ("form", "json"):
-            raise ValueError(f"status format must be form or json, got {format!r}")
-        return cls(url, method.upper(), parse_events(events), format.lower())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "method": self.method,
-            "events": list(self.events),
-            "format": self.format,
-        }
-
-
-def callback_of(channel: Mapping[str, str] | Any, default: Callback | None) -> Callback | None:
-    """The call's own settings from its channel variables, else the engine's defaults."""
-    url = channel.get("variable_callscript_status_callback")
-    if not url:
-        return default
-    try:
-        return Callback.parse(
-            url,
-            channel.get("variable_callscript_status_callback_method") or "POST",
-            channel.get("variable_callscript_status_callback_events") or "completed",
-            channel.get("variable_callscript_status_callback_format") or "form",
-        )
-    except ValueError as exc:
-        log.warning("call's own status callback ignored, engine defaults used: %s", exc)
-        return default
 
 
 def timestamp(moment: datetime) -> str:

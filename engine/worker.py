@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,14 +34,16 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 from rq import Queue, SimpleWorker
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from engine import delivery, payloads, signing
 from engine.overrides import redact
 from engine.ssrf import Policy
 from engine.storage import (
     Database,
-    add_deliveries,
+    Delivery,
     dead_deliveries,
     due_deliveries,
     revive,
@@ -61,6 +64,7 @@ class WorkerSettings:
     batch_size: int = delivery.BATCH_SIZE
     read_count: int = 500
     block_ms: int = 1000
+    linger_ms: int = 20
     claim_idle_ms: int = 60_000
     sweep_interval: float = 5.0
     sweep_grace: float = 60.0
@@ -80,6 +84,18 @@ def decode(fields: dict[bytes, bytes]) -> dict[str, Any] | None:
     return event
 
 
+def insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
+    """INSERT the rows as one executemany, skipping ids already stored (a re-read event).
+
+    One compiled statement for the whole read, not a multi-VALUES statement compiled anew
+    per read, and no RETURNING: the pump enqueues every id of the read anyway.
+    """
+    if not rows:
+        return
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(module.insert(Delivery.__table__).on_conflict_do_nothing(), rows)
+
+
 class Pump:
     """Stream entries to committed rows, enqueued jobs, then acknowledgements."""
 
@@ -88,6 +104,7 @@ class Pump:
         self.rt = rt
         self.redis: Redis = rt.redis
         self._claim_cursor = "0-0"
+        self._next_claim = 0.0
         self.own_pending = True  # first read our own unacknowledged entries
 
     def ensure_group(self) -> None:
@@ -98,7 +115,11 @@ class Pump:
                 raise
 
     def read(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        """Entries to handle: our own pending ones first, then claimed, then new ones."""
+        """Entries to handle: our own pending ones first, then claimed, then new ones.
+
+        Other consumers' idle entries are looked for only every few seconds (a round trip
+        per read would cost more than the read), sooner when `claim_idle_ms` is short.
+        """
         s = self.settings
         if self.own_pending:
             got = self.redis.xreadgroup(GROUP, s.consumer, {STREAM: "0"}, count=s.read_count)
@@ -106,11 +127,15 @@ class Pump:
             if entries:
                 return entries
             self.own_pending = False
-        cursor, claimed, *_ = self.redis.xautoclaim(
-            STREAM, GROUP, s.consumer, s.claim_idle_ms, self._claim_cursor, count=s.read_count)
-        self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
-        if claimed:
-            return claimed
+        if time.monotonic() >= self._next_claim:
+            cursor, claimed, *_ = self.redis.xautoclaim(
+                STREAM, GROUP, s.consumer, s.claim_idle_ms, self._claim_cursor,
+                count=s.read_count)
+            self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+            if self._claim_cursor in ("0-0", "0") and not claimed:
+                self._next_claim = time.monotonic() + min(s.claim_idle_ms / 2000, 5.0)
+            if claimed:
+                return claimed
         got = self.redis.xreadgroup(GROUP, s.consumer, {STREAM: ">"}, count=s.read_count,
                                     block=s.block_ms)
         return got[0][1] if got else []
@@ -130,8 +155,8 @@ class Pump:
             rows.extend(payloads.rows_for_event(event, now))
             if event["type"] == "completed" and isinstance(event.get("record"), dict):
                 records.append(event["record"])
-        with self.rt.db.session() as session:
-            add_deliveries(session, rows)
+        with self.rt.writing(), self.rt.db.session() as session:
+            insert_deliveries(session, rows)
             for record in records:
                 try:
                     with session.begin_nested():
@@ -145,18 +170,18 @@ class Pump:
         return len(rows)
 
     def once(self) -> int:
-        """Read, store and enqueue, and only then acknowledge."""
+        """Read, store and enqueue, and only then acknowledge; returns entries read."""
         entries = self.read()
-        rows = self.handle(entries)
+        self.handle(entries)
         if entries:
             self.redis.xack(STREAM, GROUP, *[entry_id for entry_id, _ in entries])
-        return rows
+        return len(entries)
 
 
 def sweep(rt: delivery.Runtime, grace: float, batch_size: int, limit: int = 5000) -> int:
     """Re-enqueue pending deliveries overdue by more than `grace` seconds (lost jobs)."""
     now = datetime.now(UTC)
-    with rt.db.session() as session:
+    with rt.writing(), rt.db.session() as session:
         rows = due_deliveries(session, now - timedelta(seconds=grace), limit)
         for row in rows:
             row.next_attempt_at = now
@@ -169,23 +194,30 @@ def sweep(rt: delivery.Runtime, grace: float, batch_size: int, limit: int = 5000
 
 
 def pump_forever(pump: Pump, stop: threading.Event) -> None:
-    """The pump thread: read, handle, sweep; a Redis or database outage waits and retries."""
+    """The pump thread: read, handle, sweep; a Redis or database outage waits and retries.
+
+    After a read that was not full, the pump lingers `linger_ms` before the next one: under
+    a steady flow each read then carries tens of events, so commits and RQ jobs (a few ms
+    of overhead each) are per batch, not per event. An idle stream still answers the first
+    event at once (the blocking read returns it), so linger bounds the added latency.
+    """
     s = pump.settings
     next_sweep = 0.0
-    clock = threading.Event()
     while not stop.is_set():
         try:
             pump.ensure_group()
             while not stop.is_set():
-                pump.once()
-                now = datetime.now(UTC).timestamp()
+                got = pump.once()
+                now = time.monotonic()
                 if now >= next_sweep:
                     sweep(pump.rt, s.sweep_grace, s.batch_size)
                     next_sweep = now + s.sweep_interval
+                if 0 < got < s.read_count and s.linger_ms > 0:
+                    stop.wait(s.linger_ms / 1000)
         except (RedisError, SQLAlchemyError, OSError) as exc:
             log.error("webhook pump: %s; retrying in 1 s", exc)
             pump.own_pending = True  # what we read but did not acknowledge comes first
-            clock.wait(1.0)
+            stop.wait(1.0)
 
 
 def run_worker(settings: WorkerSettings, *, burst: bool = False) -> None:
@@ -197,12 +229,38 @@ def run_worker(settings: WorkerSettings, *, burst: bool = False) -> None:
                               daemon=True)
     thread.start()
     try:
-        worker = SimpleWorker([rt.queue], connection=rt.redis)
-        worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+        _work_until_stopped(rt, burst)
     finally:
         stop.set()
         thread.join(5)
         rt.sender.close()
+
+
+class _Worker(SimpleWorker):
+    """SimpleWorker that remembers a stop request (SIGTERM/SIGINT), so that a return from
+    `work` can be told from RQ quitting on an error."""
+
+    stop_asked = False
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        self.stop_asked = True
+        super().request_stop(signum, frame)
+
+
+def _work_until_stopped(rt: delivery.Runtime, burst: bool) -> None:
+    """Run RQ until asked to stop. RQ's `work` quits on any error inside its loop (Redis
+    restarting while a job finishes: found in the chaos test), which would leave the pump
+    filling a queue nobody runs; so a worker that quit unasked is started again."""
+    while True:
+        worker = _Worker([rt.queue], connection=rt.redis)
+        try:
+            worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+        except RedisError as exc:  # its teardown could not reach Redis either
+            log.error("RQ worker lost Redis: %s", exc)
+        if burst or worker.stop_asked:
+            return
+        log.error("RQ worker quit unasked; starting it again in 1 s")
+        time.sleep(1.0)
 
 
 def settings_from_args(args: Any) -> WorkerSettings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -132,6 +133,9 @@ def test_call_reports_a_switch_that_is_not_there() -> None:
 
 
 def test_demo_runs_one_call_to_its_end() -> None:
+    """The demo's call, then the webhooks it produced (its own redis-server and worker):
+    the four lifecycle events and every verb event, numbered 0..N without a gap, each
+    signature verified, and the call record the worker stored."""
     demo = subprocess.run(
         [sys.executable, "-m", "engine.cli", "demo", "--speed", "100"],
         cwd=ROOT,
@@ -139,10 +143,58 @@ def test_demo_runs_one_call_to_its_end() -> None:
         text=True,
         timeout=120,
     )
-    assert demo.returncode == 0, demo.stderr
+    assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "verb <Gather>" in demo.stdout
     assert '{"hangup": "NORMAL_CLEARING"}' in demo.stdout
     assert "'Digits': '1'" in demo.stdout
+    hooks = re.findall(r"^webhook +(\d+) (\S+) +(signature verified|SIGNATURE INVALID)(.*)$",
+                       demo.stdout, re.MULTILINE)
+    numbers = [int(n) for n, *_ in hooks]
+    assert numbers == list(range(len(hooks))), demo.stdout
+    events = [event for _, event, _, _ in hooks]
+    lifecycle = [e for e in events if e in ("initiated", "ringing", "answered", "completed")]
+    assert lifecycle == ["initiated", "ringing", "answered", "completed"], events
+    assert events[-1] == "completed"
+    assert {"verb-started", "verb-finished", "gather", "dtmf"} <= set(events), events
+    assert all(verdict == "signature verified" and "INVALID" not in rest
+               for _, _, verdict, rest in hooks), demo.stdout
+    assert "Verb=Gather Result=fetch Digits=1" in demo.stdout
+    record = json.loads(demo.stdout.split("call record ", 1)[1].splitlines()[0])
+    assert record["status"] == "completed" and record["hangup_cause"] == "NORMAL_CLEARING"
+    assert record["verbs"] == ["Answer", "Speak", "Gather", "Play", "Speak", "Hangup"]
+    assert [url.rsplit("/", 1)[1] for url in record["urls"]] == ["", "menu"]
+
+
+def test_demo_on_a_given_redis_refuses_one_that_carries_events(redis_clean) -> None:
+    """`--redis` holding callscript's stream already: the demo's worker would take those
+    events into its throwaway database, so it stops at once and touches nothing. On an
+    empty one it runs, and removes the stream it made."""
+    import redis
+
+    client = redis.Redis.from_url(redis_clean)
+    client.xadd("callscript:events", {"e": "{}"})
+    demo = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "demo", "--redis", redis_clean],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert demo.returncode == 1
+    assert "already holds the event stream callscript:events" in demo.stderr
+    assert client.xlen("callscript:events") == 1
+
+    client.delete("callscript:events")
+    demo = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "demo", "--redis", redis_clean, "--speed", "100"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert f"redis {redis_clean}" in demo.stdout
+    assert not client.exists("callscript:events")  # the demo removes the stream it made
 
 
 def test_unknown_command_and_bad_environment_are_clear() -> None:
@@ -159,3 +211,20 @@ def test_unknown_command_and_bad_environment_are_clear() -> None:
         env=env,
     )
     assert bad.returncode == 2 and "CALLSCRIPT_ENGINE_ALLOW_PRIVATE_URLS" in bad.stderr
+
+
+def test_readme_command_table_lists_every_option_of_every_command() -> None:
+    """README's command table is what operators read: every option `callscript COMMAND
+    --help` shows (engine.config.COMMANDS builds those parsers) is in its command's rows."""
+    from engine.config import COMMANDS
+
+    rows: dict[str, str] = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        found = re.match(r"\| `callscript (\w+)`", line)
+        if found:
+            rows[found[1]] = rows.get(found[1], "") + line
+    assert set(COMMANDS) <= set(rows), set(COMMANDS) - set(rows)
+    missing = [f"{command} --{option.name}" for command, options in COMMANDS.items()
+               for option in options if f"`--{option.name}" not in rows[command]]
+    assert not missing, missing
+    assert "--all" in rows["webhooks"] and "upgrade" in rows["db"]

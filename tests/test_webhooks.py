@@ -347,8 +347,11 @@ def test_a_worker_killed_mid_batch_loses_nothing(receiver, redis_clean, tmp_path
     pipe.kill(proc)  # kill -9, worker and scheduler, mid-batch
     assert all(r.status == "pending" for r in pipe.deliveries())
     receiver.hold.set()
-    pipe.start()
-    rows = wait_for(lambda: pipe.settled(30), timeout=60, what="every delivery")
+    second = pipe.start()
+    try:
+        rows = wait_for(lambda: pipe.settled(30), timeout=60, what="every delivery")
+    finally:  # a worker left running would read later tests' events from the shared Redis
+        pipe.kill(second, signal.SIGTERM)
     assert {r.status for r in rows} == {"delivered"}
     assert {r.event_id for r in rows} == {e["id"] for e in events}
     seen = {r.headers["Webhook-Id"] for r in receiver.at("/slow")}
