@@ -21,6 +21,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -284,6 +286,18 @@ def test_retry_after_is_honoured(receiver, pipeline):
     assert (second.sent_at - first.sent_at).total_seconds() >= 2.0
 
 
+def test_retry_after_as_an_http_date_is_honoured(receiver, pipeline):
+    not_before = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
+    receiver.plans["/later"] = [(503, {"Retry-After": format_datetime(not_before, usegmt=True)}),
+                                (200, {})]
+    pipeline.emit(receiver.url + "/later")
+    pipeline.start()
+    (row,) = wait_for(lambda: pipeline.settled(1), what="delivery")
+    first, second = row.tries
+    assert first.status_code == 503 and second.status_code == 200
+    assert second.sent_at >= not_before
+
+
 def test_410_stops_at_once(receiver, pipeline):
     receiver.plans["/gone"] = [(410, {})]
     pipeline.emit(receiver.url + "/gone")
@@ -311,6 +325,24 @@ def test_dead_after_the_schedule_then_replay_with_the_same_webhook_id(receiver, 
     got = receiver.at("/down")
     assert len(got) == 4 and {g.headers["Webhook-Id"] for g in got} == {row.id}
     assert pipeline.cli("replay", "msg_nope").returncode == 1
+
+
+def test_replay_all_sends_every_dead_letter_again(receiver, pipeline):
+    for path in ("/down1", "/down2"):
+        receiver.plans[path] = [(500, {})]
+        pipeline.emit(receiver.url + path)
+    pipeline.start()
+    dead = wait_for(lambda: pipeline.settled(2), what="two dead letters")
+    assert {row.status for row in dead} == {"dead"}
+    receiver.plans["/down1"] = receiver.plans["/down2"] = [(200, {})]
+    replayed = pipeline.cli("replay", "--all")
+    assert replayed.returncode == 0, replayed.stderr
+    wait_for(lambda: [r for r in pipeline.deliveries() if r.status == "delivered"][1:],
+             what="both replayed deliveries")
+    for row in dead:
+        path = row.url.rsplit("/", 1)[1]
+        assert {g.headers["Webhook-Id"] for g in receiver.at("/" + path)} == {row.id}
+    assert pipeline.cli("failed").stdout.strip() == ""
 
 
 def test_an_event_read_twice_makes_one_delivery(receiver, redis_clean, tmp_path):
