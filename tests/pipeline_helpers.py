@@ -20,22 +20,19 @@ Waits poll an observable condition up to a generous deadline; nothing asserts a 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
 import hmac
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,44 +42,6 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "whsec_" + base64.b64encode(b"pipeline-test-secret-32-bytes!!!").decode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(
-    check: Callable[[], Any], timeout: float = 60.0, what: str | Callable[[], str] = "condition"
-) -> Any:
-    """Poll ``check`` until truthy; the deadline only stops a hung test (nothing is timed).
-
-    ``what`` may be a function, called only on a timeout (a diagnosis of the moment)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
-        time.sleep(0.05)
-
-
-async def until(
-    check: Callable[[], Any], timeout: float = 60.0, what: str | Callable[[], str] = "condition"
-) -> Any:
-    """``wait_for`` for async tests: the engine runs on this loop and must keep running.
-
-    ``what`` may be a function, called only on a timeout (a diagnosis of the moment)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass(frozen=True)
@@ -252,61 +211,6 @@ class TcpProxy:
         self.listener.close()
         self.cut("refuse")
         self.restore()
-
-
-class AofRedis:
-    """A redis-server with an fsync-always append-only file, killable and restartable."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed (deploy/setup.sh installs it)"
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.starts += 1
-        client = redis.Redis.from_url(self.url)
-
-        def ready() -> bool:
-            try:
-                return bool(client.ping())
-            except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
-                return False  # not listening yet, or still loading its AOF
-
-        wait_for(ready, 30, "the AOF Redis to accept commands")
-        client.close()
-
-    def kill(self) -> None:
-        """kill -9: only what the AOF holds survives."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
 
 
 def worker_env(redis_url: str, database: str, **extra: str) -> dict[str, str]:

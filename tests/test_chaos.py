@@ -32,7 +32,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,13 +40,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 import redis
-from sqlalchemy import func, select
-from standardwebhooks import Webhook
 
-from engine.storage import CallRecord, Delivery, open_database
+from tests.chaos_checks import LIFECYCLE, check_received, delivered, received_events, stored
 from tests.pipeline_helpers import (
-    SECRET,
-    AofRedis,
     Receiver,
     TcpProxy,
     emit_event,
@@ -56,12 +51,10 @@ from tests.pipeline_helpers import (
     response,
     sid_of,
     start_worker,
-    until,
-    wait_for,
     worker_env,
 )
+from tests.services import RedisServer, until, wait_for
 
-LIFECYCLE = ("initiated", "ringing", "answered", "completed")
 STREAM, GROUP = "callscript:events", "callscript-workers"
 CONCURRENCY = 25
 SCRIPT_APPS = ["answer", "sleep"]  # <Hangup/> is a call command, not an app
@@ -73,8 +66,8 @@ def sandbox_speed() -> float:
 
 
 @pytest.fixture
-def aof_redis(tmp_path) -> Iterator[AofRedis]:
-    server = AofRedis(tmp_path / "redis")
+def aof_redis(tmp_path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis", aof=True)
     server.workdir.mkdir()
     server.start()
     yield server
@@ -169,7 +162,7 @@ class Chaos:
     """The four steps, in order; ``log`` says when each happened (for the report)."""
 
     workers: Workers
-    redis: AofRedis
+    redis: RedisServer
     proxy: TcpProxy
     receiver: Receiver
     progress: Progress
@@ -247,36 +240,6 @@ class Chaos:
         )
 
 
-def received_events(receiver: Receiver) -> dict[tuple[str, str], list]:
-    """(CallSid, event) -> every request that carried it."""
-    seen: dict[tuple[str, str], list] = defaultdict(list)
-    for got in receiver.snapshot():
-        params = dict(parse_qsl(got.body, keep_blank_values=True))
-        seen[(params.get("CallSid", ""), params.get("StatusCallbackEvent", ""))].append(
-            (params, got)
-        )
-    return seen
-
-
-def stored(database: str, sids: set[str]) -> tuple[int, int, int]:
-    """(call records of these calls, their delivery rows, how many of those delivered)."""
-    db = open_database(database)
-    try:
-        with db.session() as session:
-            records = session.scalar(
-                select(func.count()).select_from(CallRecord).where(CallRecord.sid.in_(sids))
-            )
-            rows = session.execute(
-                select(Delivery.status, func.count())
-                .where(Delivery.call_sid.in_(sids))
-                .group_by(Delivery.status)
-            ).all()
-    finally:
-        db.close()
-    by_status = dict(rows)
-    return records or 0, sum(by_status.values()), by_status.get("delivered", 0)
-
-
 @pytest.fixture(params=[("sqlite", 200), ("postgresql", 60)], ids=["sqlite-200", "postgresql-60"])
 def chaos_database(request, tmp_path) -> Iterator[tuple[str, int]]:
     """(database URL, calls): SQLite in tmp, or a fresh PostgreSQL database of its own."""
@@ -302,21 +265,6 @@ def workers(aof_redis, chaos_database, tmp_path) -> Iterator[Workers]:
     crew.start()
     yield crew
     crew.stop()
-
-
-def check_received(seen: dict[tuple[str, str], list], expected: set[tuple[str, str]]) -> int:
-    """Each expected event once or more, signed, numbered; a duplicate has the same webhook-id
-    and body; nothing unexpected. Returns how many duplicate requests arrived."""
-    assert seen.keys() == expected
-    duplicates = 0
-    for (sid, kind), hits in seen.items():
-        assert len({got.headers["webhook-id"] for _, got in hits}) == 1, (sid, kind)
-        assert len({got.body for _, got in hits}) == 1, (sid, kind)
-        assert hits[0][0]["SequenceNumber"] == str(LIFECYCLE.index(kind))
-        duplicates += len(hits) - 1
-        for _, got in hits:
-            Webhook(SECRET).verify(got.body, got.headers, json_parse=False)
-    return duplicates
 
 
 async def test_no_webhook_lost_through_worker_kills_redis_restart_and_outage(
@@ -356,17 +304,6 @@ async def test_no_webhook_lost_through_worker_kills_redis_restart_and_outage(
         f"\nchaos: {count} calls, {len(expected)} events, {duplicates} duplicate requests, "
         f"records/rows/delivered {done}, spool {events.counts}\n{report}"
     )
-
-
-def delivered(database: str) -> int:
-    db = open_database(database)
-    try:
-        with db.session() as session:
-            return session.scalar(
-                select(func.count()).select_from(Delivery).where(Delivery.status == "delivered")
-            )
-    finally:
-        db.close()
 
 
 def test_the_worker_outlives_redis_dying_under_a_batch_in_flight(aof_redis, receiver, tmp_path):

@@ -12,30 +12,23 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.services import free_port, wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"process exited early: {proc.stderr.read()}")
         with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listening on {port}")
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_for(listening, timeout, f"something listening on {port}")
 
 
 def callscript(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
@@ -147,8 +140,11 @@ def test_demo_runs_one_call_to_its_end() -> None:
     assert "verb <Gather>" in demo.stdout
     assert '{"hangup": "NORMAL_CLEARING"}' in demo.stdout
     assert "'Digits': '1'" in demo.stdout
-    hooks = re.findall(r"^webhook +(\d+) (\S+) +(signature verified|SIGNATURE INVALID)(.*)$",
-                       demo.stdout, re.MULTILINE)
+    hooks = re.findall(
+        r"^webhook +(\d+) (\S+) +(signature verified|SIGNATURE INVALID)(.*)$",
+        demo.stdout,
+        re.MULTILINE,
+    )
     numbers = [int(n) for n, *_ in hooks]
     assert numbers == list(range(len(hooks))), demo.stdout
     events = [event for _, event, _, _ in hooks]
@@ -156,8 +152,9 @@ def test_demo_runs_one_call_to_its_end() -> None:
     assert lifecycle == ["initiated", "ringing", "answered", "completed"], events
     assert events[-1] == "completed"
     assert {"verb-started", "verb-finished", "gather", "dtmf"} <= set(events), events
-    assert all(verdict == "signature verified" and "INVALID" not in rest
-               for _, _, verdict, rest in hooks), demo.stdout
+    assert all(
+        verdict == "signature verified" and "INVALID" not in rest for _, _, verdict, rest in hooks
+    ), demo.stdout
     assert "Verb=Gather Result=fetch Digits=1" in demo.stdout
     record = json.loads(demo.stdout.split("call record ", 1)[1].splitlines()[0])
     assert record["status"] == "completed" and record["hangup_cause"] == "NORMAL_CLEARING"
@@ -224,7 +221,11 @@ def test_readme_command_table_lists_every_option_of_every_command() -> None:
         if found:
             rows[found[1]] = rows.get(found[1], "") + line
     assert set(COMMANDS) <= set(rows), set(COMMANDS) - set(rows)
-    missing = [f"{command} --{option.name}" for command, options in COMMANDS.items()
-               for option in options if f"`--{option.name}" not in rows[command]]
+    missing = [
+        f"{command} --{option.name}"
+        for command, options in COMMANDS.items()
+        for option in options
+        if f"`--{option.name}" not in rows[command]
+    ]
     assert not missing, missing
     assert "--all" in rows["webhooks"] and "upgrade" in rows["db"]

@@ -33,9 +33,9 @@ from tests.pipeline_helpers import (
     sid_of,
     start_worker,
     twilio_reference,
-    until,
     worker_env,
 )
+from tests.services import until
 
 LIFECYCLE = ["initiated", "ringing", "answered", "completed"]
 

@@ -11,10 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +18,7 @@ import pytest
 import redis
 
 from sandbox.callees import callees_of
+from tests.services import RedisServer
 
 LIFECYCLE = ["initiated", "ringing", "answered", "completed"]
 
@@ -184,66 +181,12 @@ async def test_bridge_legs_are_calls_with_a_parent(platform, site, redis_clean) 
     assert loser[-1]["record"]["answer_time"] is None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class OwnRedis:
-    """A redis-server of this test's own, which it can stop and start on the same port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed"
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        for _ in range(2000):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.005)
-        raise AssertionError("own Redis did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-
 @pytest.fixture
-def own_redis(tmp_path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path)
+def own_redis(tmp_path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
     server.start()
     yield server
-    server.stop()
+    server.kill()
 
 
 class TestRedisAway:
@@ -258,7 +201,7 @@ class TestRedisAway:
     ) -> None:
         site["/voice"] = response("<Answer/>", '<Pause length="1"/>', "<Hangup/>")
         spool = Path(engine_config.spool_dir)
-        own_redis.stop()
+        own_redis.kill()
 
         results = await asyncio.gather(*(platform.call() for _ in range(3)))
 

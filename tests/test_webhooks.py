@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -37,6 +36,7 @@ from engine import delivery
 from engine.samples import ScriptServer
 from engine.storage import Attempt, CallRecord, Delivery, make_engine, open_database
 from engine.worker import Pump, WorkerSettings
+from tests.services import wait_for
 
 NEW = "whsec_" + base64.b64encode(b"n" * 32).decode()
 OLD = "whsec_" + base64.b64encode(b"o" * 32).decode()
@@ -69,8 +69,15 @@ class Receiver:
         if self.hold is not None:
             self.hold.wait(20)
         with self.lock:
-            self.got.append(Received(path, request.url, dict(request.headers),
-                                     request.get_data(as_text=True), time.time()))
+            self.got.append(
+                Received(
+                    path,
+                    request.url,
+                    dict(request.headers),
+                    request.get_data(as_text=True),
+                    time.time(),
+                )
+            )
             plan = self.plans.get(path, [(200, {})])
             status, headers = plan.pop(0) if len(plan) > 1 else plan[0]
         return Response("ok" if status < 300 else "nope", status, headers=headers)
@@ -96,16 +103,6 @@ def receiver():
             rec.hold.set()
 
 
-def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 @dataclass
 class Pipeline:
     """The test's view of one worker setup: emit events, run workers, read the database."""
@@ -115,25 +112,50 @@ class Pipeline:
     env: dict[str, str]
     procs: list[subprocess.Popen] = field(default_factory=list)
 
-    def emit(self, url: str, kind: str = "completed", fmt: str = "form", method: str = "POST",
-             events: tuple[str, ...] = ("all",), record: dict | None = None) -> dict:
+    def emit(
+        self,
+        url: str,
+        kind: str = "completed",
+        fmt: str = "form",
+        method: str = "POST",
+        events: tuple[str, ...] = ("all",),
+        record: dict | None = None,
+    ) -> dict:
         sid = "CA" + uuid.uuid4().hex
-        params = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": "+15550001111",
-                  "To": "+15550002222", "CallStatus": kind, "StatusCallbackEvent": kind,
-                  "SequenceNumber": "0", "CallbackSource": "call-progress-events"}
-        event = {"id": uuid.uuid4().hex, "type": kind, "call_sid": sid,
-                 "account_sid": params["AccountSid"], "parent_call_sid": None, "sequence": 0,
-                 "timestamp": "Mon, 23 Nov 2026 12:00:00 +0000",
-                 "callback": {"url": url, "method": method, "events": list(events),
-                              "format": fmt},
-                 "params": params, "record": record}
+        params = {
+            "CallSid": sid,
+            "AccountSid": "AC" + "0" * 32,
+            "From": "+15550001111",
+            "To": "+15550002222",
+            "CallStatus": kind,
+            "StatusCallbackEvent": kind,
+            "SequenceNumber": "0",
+            "CallbackSource": "call-progress-events",
+        }
+        event = {
+            "id": uuid.uuid4().hex,
+            "type": kind,
+            "call_sid": sid,
+            "account_sid": params["AccountSid"],
+            "parent_call_sid": None,
+            "sequence": 0,
+            "timestamp": "Mon, 23 Nov 2026 12:00:00 +0000",
+            "callback": {"url": url, "method": method, "events": list(events), "format": fmt},
+            "params": params,
+            "record": record,
+        }
         redis.Redis.from_url(self.redis_url).xadd("callscript:events", {"e": json.dumps(event)})
         return event
 
     def start(self) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "worker"], cwd=ROOT,
-                                env=self.env, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "worker"],
+            cwd=ROOT,
+            env=self.env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self.procs.append(proc)
         return proc
 
@@ -144,16 +166,27 @@ class Pipeline:
             proc.wait(10)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "engine.cli", "webhooks", *args], cwd=ROOT,
-                              env=self.env, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "engine.cli", "webhooks", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     def deliveries(self) -> list[Delivery]:
         db = open_database(self.database)
         with db.session() as session:
             rows = list(session.scalars(select(Delivery)))
             for row in rows:
-                row.tries = list(session.scalars(
-                    select(Attempt).where(Attempt.delivery_id == row.id).order_by(Attempt.number)))
+                row.tries = list(
+                    session.scalars(
+                        select(Attempt)
+                        .where(Attempt.delivery_id == row.id)
+                        .order_by(Attempt.number)
+                    )
+                )
         db.close()
         return rows
 
@@ -163,15 +196,22 @@ class Pipeline:
         return rows if len(rows) == count and len(done) == count else []
 
 
-def make_pipeline(redis_url: str, database: str, schedule: str = "0.2,0.2",
-                  secrets: str = NEW, **extra: str) -> Pipeline:
+def make_pipeline(
+    redis_url: str, database: str, schedule: str = "0.2,0.2", secrets: str = NEW, **extra: str
+) -> Pipeline:
     env = dict(os.environ)
-    env.update({"CALLSCRIPT_WORKER_REDIS": redis_url, "CALLSCRIPT_REDIS": redis_url,
-                "CALLSCRIPT_DATABASE": database, "CALLSCRIPT_WEBHOOK_SECRET": secrets,
-                "CALLSCRIPT_WORKER_ALLOW_PRIVATE_URLS": "1",
-                "CALLSCRIPT_WORKER_RETRY_SCHEDULE": schedule,
-                "CALLSCRIPT_WORKER_SWEEP_GRACE": extra.pop("grace", "30"),
-                "CALLSCRIPT_WORKER_CLAIM_IDLE": extra.pop("claim_idle", "60")})
+    env.update(
+        {
+            "CALLSCRIPT_WORKER_REDIS": redis_url,
+            "CALLSCRIPT_REDIS": redis_url,
+            "CALLSCRIPT_DATABASE": database,
+            "CALLSCRIPT_WEBHOOK_SECRET": secrets,
+            "CALLSCRIPT_WORKER_ALLOW_PRIVATE_URLS": "1",
+            "CALLSCRIPT_WORKER_RETRY_SCHEDULE": schedule,
+            "CALLSCRIPT_WORKER_SWEEP_GRACE": extra.pop("grace", "30"),
+            "CALLSCRIPT_WORKER_CLAIM_IDLE": extra.pop("claim_idle", "60"),
+        }
+    )
     return Pipeline(redis_url, database, env)
 
 
@@ -203,13 +243,24 @@ def any_database(request, tmp_path):
 
 
 def test_form_webhook_signed_for_both_secrets_and_call_record_stored(
-        receiver, redis_clean, any_database):
+    receiver, redis_clean, any_database
+):
     pipe = make_pipeline(redis_clean, any_database, secrets=f"{NEW},{OLD}")
-    record = {"sid": "CA" + "1" * 32, "account_sid": "AC" + "0" * 32, "from": "+15550001111",
-              "to": "+15550002222", "direction": "inbound", "status": "completed",
-              "start_time": "2026-11-23T12:00:00+00:00", "end_time": "2026-11-23T12:00:07+00:00",
-              "duration": 7, "hangup_cause": "NORMAL_CLEARING", "urls": ["http://x/voice"],
-              "verbs": ["Say"], "tag": None}
+    record = {
+        "sid": "CA" + "1" * 32,
+        "account_sid": "AC" + "0" * 32,
+        "from": "+15550001111",
+        "to": "+15550002222",
+        "direction": "inbound",
+        "status": "completed",
+        "start_time": "2026-11-23T12:00:00+00:00",
+        "end_time": "2026-11-23T12:00:07+00:00",
+        "duration": 7,
+        "hangup_cause": "NORMAL_CLEARING",
+        "urls": ["http://x/voice"],
+        "verbs": ["Say"],
+        "tag": None,
+    }
     record["sid"] = "CA" + uuid.uuid4().hex
     event = pipe.emit(receiver.url + "/status", record=record)
     try:
@@ -226,8 +277,9 @@ def test_form_webhook_signed_for_both_secrets_and_call_record_stored(
     for secret in (NEW, OLD):
         Webhook(secret).verify(got.body, got.headers, json_parse=False)
     with pytest.raises(WebhookVerificationError):
-        Webhook(NEW).verify(got.body.replace("completed", "complete!"), got.headers,
-                            json_parse=False)
+        Webhook(NEW).verify(
+            got.body.replace("completed", "complete!"), got.headers, json_parse=False
+        )
     assert got.headers["X-Twilio-Signature"] == twilio_reference(got.url, params, NEW)
     assert row.tries[0].status_code == 200 and row.tries[0].response_excerpt == "ok"
     db = open_database(any_database)
@@ -288,8 +340,10 @@ def test_retry_after_is_honoured(receiver, pipeline):
 
 def test_retry_after_as_an_http_date_is_honoured(receiver, pipeline):
     not_before = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
-    receiver.plans["/later"] = [(503, {"Retry-After": format_datetime(not_before, usegmt=True)}),
-                                (200, {})]
+    receiver.plans["/later"] = [
+        (503, {"Retry-After": format_datetime(not_before, usegmt=True)}),
+        (200, {}),
+    ]
     pipeline.emit(receiver.url + "/later")
     pipeline.start()
     (row,) = wait_for(lambda: pipeline.settled(1), what="delivery")
@@ -320,8 +374,10 @@ def test_dead_after_the_schedule_then_replay_with_the_same_webhook_id(receiver, 
     receiver.plans["/down"] = [(200, {})]
     replayed = pipeline.cli("replay", row.id)
     assert replayed.returncode == 0, replayed.stderr
-    wait_for(lambda: [r for r in pipeline.deliveries() if r.status == "delivered"],
-             what="the replayed delivery")
+    wait_for(
+        lambda: [r for r in pipeline.deliveries() if r.status == "delivered"],
+        what="the replayed delivery",
+    )
     got = receiver.at("/down")
     assert len(got) == 4 and {g.headers["Webhook-Id"] for g in got} == {row.id}
     assert pipeline.cli("replay", "msg_nope").returncode == 1
@@ -337,8 +393,10 @@ def test_replay_all_sends_every_dead_letter_again(receiver, pipeline):
     receiver.plans["/down1"] = receiver.plans["/down2"] = [(200, {})]
     replayed = pipeline.cli("replay", "--all")
     assert replayed.returncode == 0, replayed.stderr
-    wait_for(lambda: [r for r in pipeline.deliveries() if r.status == "delivered"][1:],
-             what="both replayed deliveries")
+    wait_for(
+        lambda: [r for r in pipeline.deliveries() if r.status == "delivered"][1:],
+        what="both replayed deliveries",
+    )
     for row in dead:
         path = row.url.rsplit("/", 1)[1]
         assert {g.headers["Webhook-Id"] for g in receiver.at("/" + path)} == {row.id}
@@ -349,8 +407,9 @@ def test_an_event_read_twice_makes_one_delivery(receiver, redis_clean, tmp_path)
     """A worker stores and enqueues an event, then dies before XACK: the next one re-reads it."""
     pipe = make_pipeline(redis_clean, f"sqlite:///{tmp_path / 'c.db'}", claim_idle="0.2")
     event = pipe.emit(receiver.url + "/once", record={"sid": "CA" + uuid.uuid4().hex})
-    settings = WorkerSettings(delivery.Settings(pipe.database, redis_clean, (NEW,)),
-                              consumer="crashed", block_ms=10)
+    settings = WorkerSettings(
+        delivery.Settings(pipe.database, redis_clean, (NEW,)), consumer="crashed", block_ms=10
+    )
     runtime = delivery.configure(settings.delivery)
     first = Pump(settings, runtime)
     first.ensure_group()
@@ -361,8 +420,10 @@ def test_an_event_read_twice_makes_one_delivery(receiver, redis_clean, tmp_path)
     assert client.xpending("callscript:events", "callscript-workers")["pending"] == 1
     proc = pipe.start()
     try:
-        wait_for(lambda: client.xpending("callscript:events", "callscript-workers")["pending"]
-                 == 0, what="the re-read entry acknowledged")
+        wait_for(
+            lambda: client.xpending("callscript:events", "callscript-workers")["pending"] == 0,
+            what="the re-read entry acknowledged",
+        )
         (row,) = wait_for(lambda: pipe.settled(1), what="the delivery")
     finally:
         pipe.kill(proc, signal.SIGTERM)

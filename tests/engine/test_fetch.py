@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import logging
-import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from engine.errors import (
     TooManyRedirects,
 )
 from engine.fetch import Document, Fetcher, Overrides, parse_overrides, redact
+from tests.services import free_port  # a loopback port nobody listens on
 
 XML = b"<Response><Hangup/></Response>"
 
@@ -60,8 +60,13 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         owner = self.server.owner
         owner.requests.append(
-            Seen(self.command, parts.path, parse_qsl(parts.query),
-                 {k.lower(): v for k, v in self.headers.items()}, body)
+            Seen(
+                self.command,
+                parts.path,
+                parse_qsl(parts.query),
+                {k.lower(): v for k, v in self.headers.items()},
+                body,
+            )
         )
         route = owner.routes.get(parts.path)
         if route is None:
@@ -71,8 +76,13 @@ class Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 route(self)
 
-    def reply(self, status: int, body: bytes = XML, ctype: str = "text/xml",
-              headers: dict[str, str] | None = None) -> None:
+    def reply(
+        self,
+        status: int,
+        body: bytes = XML,
+        ctype: str = "text/xml",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         if ctype:
             self.send_header("Content-Type", ctype)
@@ -134,19 +144,13 @@ async def fetcher() -> AsyncIterator[Fetcher]:
         yield f
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on, so connecting to it is refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_post_sends_params_form_encoded(server: LoopbackServer, fetcher: Fetcher) -> None:
     server.routes["/script"] = lambda h: h.reply(200, ctype="text/xml; charset=utf-8")
     params = [("CallSid", "CA1"), ("From", "+1555"), ("x", "a&b=c"), ("x", "ü d"), ("Digits", "1#")]
     doc = await fetcher.fetch(server.url("/script"), "POST", params)
-    assert doc == Document(server.url("/script"), server.url("/script"), 200, "text/xml", XML,
-                           "utf-8")
+    assert doc == Document(
+        server.url("/script"), server.url("/script"), 200, "text/xml", XML, "utf-8"
+    )
     seen = server.requests[0]
     assert seen.method == "POST"
     assert seen.headers["content-type"] == "application/x-www-form-urlencoded"
@@ -244,21 +248,25 @@ async def test_redirects_change_method_like_browsers(
     assert doc.url == server.url("/a")
     assert doc.final_url == server.url("/c")
     assert [(s.method, s.path, s.body) for s in server.requests] == [
-        ("POST", "/a", b"CallSid=CA1"), ("GET", "/b", b""), ("GET", "/c", b"")
+        ("POST", "/a", b"CallSid=CA1"),
+        ("GET", "/b", b""),
+        ("GET", "/c", b""),
     ]
     server.requests.clear()
     server.routes["/p"] = lambda h: h.reply(307, b"", "", {"Location": "/c"})
     await fetcher.fetch(server.url("/p"), "POST", [("CallSid", "CA2")])
     assert [(s.method, s.body) for s in server.requests] == [
-        ("POST", b"CallSid=CA2"), ("POST", b"CallSid=CA2")
+        ("POST", b"CallSid=CA2"),
+        ("POST", b"CallSid=CA2"),
     ]
 
 
 def test_overrides_parsed_and_clamped() -> None:
     url, rules = parse_overrides("https://x.test/s?a=1#ct=1000&rt=20000&tt=50&rc=9&rp=4xx,rt&e=y")
     assert url == "https://x.test/s?a=1"
-    assert rules == Overrides(connect=1.0, read=15.0, total=0.1, retries=5,
-                              retry_on=frozenset({"4xx", "rt"}))
+    assert rules == Overrides(
+        connect=1.0, read=15.0, total=0.1, retries=5, retry_on=frozenset({"4xx", "rt"})
+    )
     assert parse_overrides("https://x.test/#rp=all&rc=-1&ct=abc")[1] == Overrides(
         retry_on=frozenset({"ct", "rt", "4xx", "5xx"})
     )
