@@ -17,6 +17,9 @@ from flask import Flask, Response, request
 from engine.config import EngineConfig
 from engine.samples import ScriptServer
 
+# Fixtures of the webhook tests (receiver, pipeline, any_database).
+pytest_plugins = ["tests.webhook_rig"]
+
 Answer = tuple[int, str, bytes | str] | str
 Handler = Callable[[dict[str, str]], Answer]
 

@@ -20,7 +20,8 @@ import redis
 
 from engine.migrations import upgrade_engine
 from engine.storage import make_engine
-from tests.test_webhooks import make_pipeline, receiver, wait_for  # noqa: F401
+from tests.services import wait_for
+from tests.webhook_rig import make_pipeline  # `receiver`: a fixture of that module
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -31,7 +32,8 @@ def own_database(request, tmp_path):
         yield f"sqlite:///{tmp_path / 'callscript.db'}"
         return
     server = os.environ.get(
-        "CALLSCRIPT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+        "CALLSCRIPT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
     name = "callscript_test_" + uuid.uuid4().hex[:12]
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -44,8 +46,7 @@ def own_database(request, tmp_path):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_one_batch_of_mixed_answers_is_recorded_per_delivery(
-        receiver, redis_clean, own_database):  # noqa: F811 (a fixture from test_webhooks)
+def test_one_batch_of_mixed_answers_is_recorded_per_delivery(receiver, redis_clean, own_database):  # noqa: F811 (a fixture from test_webhooks)
     receiver.plans["/flaky"] = [(500, {}), (200, {})]
     receiver.plans["/gone"] = [(410, {})]
     pipe = make_pipeline(redis_clean, own_database)
@@ -55,8 +56,7 @@ def test_one_batch_of_mixed_answers_is_recorded_per_delivery(
         rows = wait_for(lambda: pipe.settled(3), what="three settled deliveries")
     finally:
         pipe.kill(proc, signal.SIGTERM)
-    by_path = {path: next(r for r in rows if r.event_id == e["id"])
-               for path, e in events.items()}
+    by_path = {path: next(r for r in rows if r.event_id == e["id"]) for path, e in events.items()}
     ok, flaky, gone = by_path["/ok"], by_path["/flaky"], by_path["/gone"]
     assert ok.status == "delivered" and [a.status_code for a in ok.tries] == [200]
     assert flaky.status == "delivered" and [a.status_code for a in flaky.tries] == [500, 200]
@@ -65,15 +65,18 @@ def test_one_batch_of_mixed_answers_is_recorded_per_delivery(
     assert len(receiver.at("/gone")) == 1 and len(receiver.at("/ok")) == 1
 
 
-def test_two_workers_share_the_stream_and_deliver_each_event_once(
-        receiver, redis_clean, tmp_path):  # noqa: F811 (a fixture from test_webhooks)
+def test_two_workers_share_the_stream_and_deliver_each_event_once(receiver, redis_clean, tmp_path):  # noqa: F811 (a fixture from test_webhooks)
     pipe = make_pipeline(redis_clean, f"sqlite:///{tmp_path / 'two.db'}")
     client = redis.Redis.from_url(redis_clean)
     procs = [pipe.start(), pipe.start()]
     try:
-        wait_for(lambda: client.exists("callscript:events")
-                 and len(client.xinfo_consumers("callscript:events", "callscript-workers")) == 2,
-                 what="two consumers in the group")
+        wait_for(
+            lambda: (
+                client.exists("callscript:events")
+                and len(client.xinfo_consumers("callscript:events", "callscript-workers")) == 2
+            ),
+            what="two consumers in the group",
+        )
         events = [pipe.emit(receiver.url + "/both") for _ in range(300)]
         rows = wait_for(lambda: pipe.settled(300), timeout=90, what="300 deliveries")
     finally:
