@@ -45,6 +45,9 @@ ALLOW_PRIVATE = _o(
     "allow-private-urls", False, "let script URLs reach loopback/private addresses", "bool"
 )
 
+REDIS = _o("redis", "redis://127.0.0.1:6379/0", "Redis URL")
+DATABASE = _o("database", "sqlite:///callscript.db", "database URL")
+
 COMMANDS: dict[str, list[Option]] = {
     "engine": [
         _o("listen", "127.0.0.1:8084", "where the switch's socket app connects"),
@@ -53,8 +56,8 @@ COMMANDS: dict[str, list[Option]] = {
         _o("default-url", None, "script for calls no number or rule matches"),
         _o("fallback-url", None, "script fetched when a call's script fails (ErrorCode, ErrorUrl)"),
         ALLOW_PRIVATE,
-        _o("redis", "redis://127.0.0.1:6379/0", "Redis URL"),
-        _o("database", "sqlite:///callscript.db", "database URL"),
+        REDIS,
+        DATABASE,
         _o("route", [], "NUMBER=URL: the script for a dialled number (repeatable)", "list"),
         _o("media-dir", "var/media", "cache of fetched media and rendered speech"),
         _o("recordings-dir", "var/recordings", "where recordings are written"),
@@ -93,8 +96,8 @@ COMMANDS: dict[str, list[Option]] = {
            "its own on a free port)"),
     ],
     "worker": [
-        _o("redis", "redis://127.0.0.1:6379/0", "Redis URL"),
-        _o("database", "sqlite:///callscript.db", "database URL"),
+        REDIS,
+        DATABASE,
         ALLOW_PRIVATE,
         _o("webhook-secret", [], "whsec_... signing secret, newest first; two during a "
            "rotation (repeatable; prefer the environment variable)", "list"),
@@ -107,14 +110,25 @@ COMMANDS: dict[str, list[Option]] = {
            "float"),
     ],
     "webhooks": [
-        _o("redis", "redis://127.0.0.1:6379/0", "Redis URL"),
-        _o("database", "sqlite:///callscript.db", "database URL"),
+        REDIS,
+        DATABASE,
         _o("webhook-secret", [], "whsec_... signing secret (as the worker's)", "list"),
         ALLOW_PRIVATE,
     ],
-    "db": [
-        _o("database", "sqlite:///callscript.db", "database URL"),
+    "db": [DATABASE],
+    "api": [
+        _o("listen", "127.0.0.1:8000", "where gunicorn serves the REST API"),
+        _o("public-url", "http://127.0.0.1:8000", "base of every uri and RecordingUrl"),
+        _o("directory-secret", None, "secret mod_xml_curl sends (the directory endpoint)"),
+        _o("sip-domain", "127.0.0.1", "the switch's SIP domain"),
+        REDIS,
+        DATABASE,
+        ALLOW_PRIVATE,
+        _o("rate-limit", "100/second", "requests per account (flask-limiter syntax)"),
+        _o("workers", 0, "gunicorn workers (0: 2 per core + 1)", "int"),
     ],
+    "accounts": [DATABASE],
+    "numbers": [DATABASE, REDIS],
 }
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, create_engine, event, make_url, or_, select, upda
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import resources  # noqa: F401 - registers the API's tables on Base
 from engine.models import (
     Attempt,
     Base,

@@ -136,11 +136,11 @@ def test_empty_sqlite_is_migrated_on_open_in_wal_mode(tmp_path):
 def test_empty_postgres_is_refused_until_db_upgrade(fresh_postgres):
     with pytest.raises(SchemaError) as caught:
         open_database(fresh_postgres)
-    assert "revision none, this callscript needs 0001" in str(caught.value)
+    assert "revision none, this callscript needs 0002" in str(caught.value)
     assert "callscript db upgrade --database postgresql://" in str(caught.value)
     done = run_cli("db", "upgrade", "--database", fresh_postgres)
     assert done.returncode == 0, done.stderr
-    assert "is at revision 0001" in done.stdout
+    assert "is at revision 0002" in done.stdout
     open_database(fresh_postgres).close()
 
 
@@ -244,7 +244,7 @@ def test_due_dead_and_revived_deliveries(db):
 def test_schema_at_an_unknown_revision_is_refused(db, empty_url):
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
-    with pytest.raises(SchemaError, match="revision ffff, this callscript needs 0001.*newer"):
+    with pytest.raises(SchemaError, match="revision ffff, this callscript needs 0002.*newer"):
         open_database(empty_url)
 
 
@@ -255,18 +255,18 @@ def test_schema_behind_the_code_is_refused(db, empty_url):
         open_database(empty_url)
 
 
-def test_a_newer_migration_makes_revision_0001_out_of_date(tmp_path):
+def test_a_newer_migration_makes_revision_0002_out_of_date(tmp_path):
     location = tmp_path / "migrations"
     shutil.copytree(migrations.HERE, location, ignore=shutil.ignore_patterns("__pycache__"))
-    (location / "versions" / "0002_later.py").write_text(
-        'revision = "0002"\ndown_revision = "0001"\n'
+    (location / "versions" / "0003_later.py").write_text(
+        'revision = "0003"\ndown_revision = "0002"\n'
         "def upgrade():\n    pass\n\ndef downgrade():\n    pass\n"
     )
-    reason = problem(("0001",), "postgresql://u:s3cret@db.internal/cs", location)
-    assert reason.startswith("database schema is at revision 0001, this callscript needs 0002")
+    reason = problem(("0002",), "postgresql://u:s3cret@db.internal/cs", location)
+    assert reason.startswith("database schema is at revision 0002, this callscript needs 0003")
     assert "callscript db upgrade --database postgresql://u:***@db.internal/cs" in reason
     assert "s3cret" not in reason
-    assert problem(("0002",), "sqlite:///x.db", location) is None
+    assert problem(("0003",), "sqlite:///x.db", location) is None
 
 
 WRITER = textwrap.dedent(
@@ -318,7 +318,7 @@ def test_db_upgrade_command_is_idempotent_and_reads_the_environment(tmp_path):
     for _ in range(2):
         done = run_cli("db", "upgrade", env={"CALLSCRIPT_DB_DATABASE": url})
         assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == f"database {url} is at revision 0001"
+        assert done.stdout.strip() == f"database {url} is at revision 0002"
     open_database(url, migrate_empty=False).close()
 
 

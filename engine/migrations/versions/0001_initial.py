@@ -1,4 +1,4 @@
-"""Call records and webhook deliveries with their attempts (issue 5).
+"""Call records and webhook deliveries with their attempts.
 
 Revision ID: 0001
 Revises:

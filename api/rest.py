@@ -1,0 +1,190 @@
+"""What every resource blueprint shares: the request's database session and account,
+bodies in JSON or form encoding, owned rows (404 across accounts), pages, uris, ETags.
+
+A row of another account is reported exactly like a row that does not exist (404), so
+an id never reveals that it is used elsewhere. Updates honour `If-Match` (412 when the
+row changed since the client read it), as the ETag of each single-resource response says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlencode, urlsplit
+
+from flask import current_app, g, request
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError, invalid, missing, not_found
+from engine import ssrf
+from engine.errors import BlockedURL
+from engine.resources import Resource, utcnow
+
+Row = TypeVar("Row", bound=Resource)
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
+HIDDEN_ARGS = {"page", "page_size", "api_key", "api_auth"}  # secrets stay out of links
+
+
+def session() -> Session:
+    """The request's session (closed at teardown by api/app.py)."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["callscript.db"].session()
+    return g.db_session
+
+
+def account_sid() -> str:
+    return g.account_sid
+
+
+def public_url() -> str:
+    return current_app.config["PUBLIC_URL"].rstrip("/")
+
+
+def uri(path: str) -> str:
+    """A resource's `uri`: the API's path, relative to --public-url's root like Twilio's."""
+    return "/v1" + path
+
+
+def body() -> dict[str, Any]:
+    """The request's fields from JSON or a form; 400 (20001) for anything else."""
+    if request.is_json:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ApiError(20001, "the JSON body must be an object")
+        return data
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return request.form.to_dict()
+    if not request.get_data():
+        return {}
+    raise ApiError(20001, f"unsupported Content-Type {request.mimetype or '(none)'}")
+
+
+def checked_url(field: str, value: Any, required: bool = True) -> str | None:
+    """An http(s) URL the SSRF guard lets through (an IP literal host is checked now, a
+    name when it is fetched); 400 (20005) naming the field otherwise."""
+    if value in (None, ""):
+        if required:
+            raise missing(field)
+        return None
+    if not isinstance(value, str) or len(value) > 2048:
+        raise invalid(field, "a URL of at most 2048 characters is required")
+    try:
+        ssrf.check_url(value)
+        host = urlsplit(value).hostname or ""
+        ssrf.Policy.build(current_app.config["ALLOW_PRIVATE_URLS"]).check_host(host)
+    except BlockedURL as exc:
+        raise ApiError(20005, f"{field}: {exc}") from None
+    return value
+
+
+def method_of(field: str, value: Any, default: str = "POST") -> str:
+    text = str(value or default).upper()
+    if text not in ("GET", "POST"):
+        raise invalid(field, "GET or POST")
+    return text
+
+
+def text_field(field: str, value: Any, limit: int, required: bool = False) -> str:
+    if value is None or value == "":
+        if required:
+            raise missing(field)
+        return ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise invalid(field, f"text of at most {limit} characters is required")
+    return value
+
+
+def save(row: Resource, conflict: ApiError | None = None) -> None:
+    """Add and commit; a unique constraint broken by the row is `conflict` (a 400)."""
+    db = session()
+    db.add(row)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        if conflict is None:
+            raise
+        raise conflict from None
+
+
+def remove(row: Resource) -> None:
+    db = session()
+    db.delete(row)
+    db.commit()
+
+
+def owned(model: type[Row], ident: str, kind: str) -> Row:
+    row = session().get(model, ident)
+    if row is None or row.account_sid != account_sid():
+        raise not_found(kind, ident)
+    return row
+
+
+def etag(row: Resource) -> str:
+    stamp = f"{row.id}:{row.updated_at.isoformat() if row.updated_at else ''}"
+    return '"' + hashlib.sha256(stamp.encode()).hexdigest()[:32] + '"'
+
+
+def check_if_match(row: Resource) -> None:
+    """412 when If-Match names a version other than the row's current one."""
+    wanted = request.headers.get("If-Match")
+    if not wanted or wanted.strip() == "*":
+        return
+    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
+    if etag(row) not in tags:
+        raise ApiError(20412)
+
+
+def touch(row: Resource) -> None:
+    row.updated_at = utcnow()
+
+
+def _page_args() -> tuple[int, int]:
+    try:
+        page = int(request.args.get("page", 0))
+        size = int(request.args.get("page_size", DEFAULT_PAGE_SIZE))
+    except ValueError:
+        raise ApiError(20010, "page and page_size must be integers") from None
+    if page < 0 or not 1 <= size <= MAX_PAGE_SIZE:
+        raise ApiError(20010, f"page must be >= 0 and page_size 1 to {MAX_PAGE_SIZE}")
+    return page, size
+
+
+def page(query: Select, key: str, path: str, show: Callable[[Any], Mapping[str, Any]]) -> dict:
+    """One page of `query` (already scoped to the account) as Twilio's list shape."""
+    number, size = _page_args()
+    total = session().scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = session().scalars(query.limit(size).offset(number * size)).all()
+    last = max(math.ceil(total / size) - 1, 0)
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k not in HIDDEN_ARGS]
+    extra = "&" + urlencode(kept) if kept else ""
+
+    def link(n: int) -> str:
+        return f"{uri(path)}?page={n}&page_size={size}{extra}"
+
+    return {
+        key: [show(row) for row in rows],
+        "page": number,
+        "page_size": size,
+        "total": total,
+        "uri": link(number),
+        "first_page_uri": link(0),
+        "previous_page_uri": link(number - 1) if number > 0 else None,
+        "next_page_uri": link(number + 1) if number < last else None,
+        "last_page_uri": link(last),
+    }
+
+
+def scoped(model: type[Row]) -> Select:
+    """Every row of the account, oldest first (stable pages)."""
+    return select(model).where(model.account_sid == account_sid()).order_by(
+        model.created_at, model.id
+    )
+
+
+def times(row: Resource) -> dict[str, str]:
+    return {"created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat()}

@@ -1,0 +1,41 @@
+"""Telling every engine that routing changed: a message on Redis after each write.
+
+Engines keep numbers, rules and scripts in memory and reload them when this message
+arrives (DESIGN, "Settled decisions"), so a change is in force for the next call. Without
+Redis (tests of the API alone) nothing is published; engines then reload on their timer.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+
+CHANNEL = "callscript:routing"
+log = logging.getLogger(__name__)
+
+
+def _client() -> Redis | None:
+    url = current_app.config.get("REDIS")
+    if not url:
+        return None
+    client = current_app.extensions.get("callscript.redis")
+    if client is None:
+        client = current_app.extensions["callscript.redis"] = Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2
+        )
+    return client
+
+
+def changed() -> None:
+    """Publish that routing changed; a Redis that is away is logged, not an API error
+    (the write is committed, and engines also reload on their timer)."""
+    client = _client()
+    if client is None:
+        return
+    try:
+        client.publish(CHANNEL, "changed")
+    except RedisError as exc:
+        log.warning("could not tell engines that routing changed: %s", exc)
