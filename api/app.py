@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
@@ -38,6 +40,14 @@ BLUEPRINTS = (
     "api.root",
     "api.oauth",
     "api.externalscripts",
+    "api.scripts",
+    "api.dryrun",
+    "api.numbers",
+    "api.rules",
+    "api.deliveries",
+    "api.calls",
+    "api.sipaccounts",
+    "api.directory",
 )
 
 
@@ -69,7 +79,7 @@ def _limiter(app: Flask) -> Limiter:
         app=app,
         default_limits=[app.config["RATE_LIMIT"]],
         storage_uri=redis or "memory://",
-        headers_enabled=True,
+        headers_enabled=False,  # X-RateLimit-*: two more Redis round trips on every request
         key_prefix="callscript:limits",
         swallow_errors=True,  # Redis away: serve rather than refuse every request
     )
@@ -101,7 +111,20 @@ def _http_error(error: HTTPException) -> Response:
     response.status_code = error.code or 500
     if error.code == 405 and getattr(error, "valid_methods", None):
         response.headers["Allow"] = ", ".join(error.valid_methods)
+    if error.code == 429:
+        response.headers["Retry-After"] = _retry_after()
     return response
+
+
+def _retry_after() -> str:
+    """Whole seconds until the breached limit's window resets (asked only on a 429)."""
+    try:
+        breached = next(iter(current_app.extensions["limiter"])).current_limit
+        wait = breached.window[0] - time.time() if breached else 1.0
+    except Exception:  # Redis away: a short wait rather than a 500
+        log.warning("rate limit reset unknown; Retry-After: 1", exc_info=True)
+        wait = 1.0
+    return str(max(1, math.ceil(wait)))
 
 
 def _unexpected(error: Exception) -> Response:

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import signing
@@ -78,7 +79,11 @@ def create_account(session: Session, name: str) -> NewKey:
         raise ValueError(f"an account named {name!r} exists")
     account = Account(sid=new_sid("account"), name=name, webhook_secrets=[signing.new_secret()])
     session.add(account)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # made by someone else since the check above
+        session.rollback()
+        raise ValueError(f"an account named {name!r} exists") from None
     return add_key(session, account)
 
 

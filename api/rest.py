@@ -8,14 +8,17 @@ row changed since the client read it), as the ETag of each single-resource respo
 
 from __future__ import annotations
 
+import collections
+import functools
 import hashlib
 import math
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from flask import current_app, g, request
-from sqlalchemy import Select, func, select
+from sqlalchemy import BindParameter, Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,7 +28,7 @@ from engine.errors import BlockedURL
 from engine.resources import Resource, utcnow
 
 Row = TypeVar("Row", bound=Resource)
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_PAGE = 50, 1000, 1_000_000
 HIDDEN_ARGS = {"page", "page_size", "api_key", "api_auth"}  # secrets stay out of links
 
 
@@ -55,12 +58,29 @@ def body() -> dict[str, Any]:
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
             raise ApiError(20001, "the JSON body must be an object")
-        return data
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return request.form.to_dict()
-    if not request.get_data():
+    elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        data = request.form.to_dict()
+    elif not request.get_data():
         return {}
-    raise ApiError(20001, f"unsupported Content-Type {request.mimetype or '(none)'}")
+    else:
+        raise ApiError(20001, f"unsupported Content-Type {request.mimetype or '(none)'}")
+    _no_nul(data, "")
+    return data
+
+
+def _no_nul(value: Any, where: str) -> None:
+    """Refuse NUL characters anywhere in a body: no field may hold one, and PostgreSQL
+    refuses them in text (a 500 otherwise)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise invalid(where or "body", "NUL characters are not allowed")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, where)
+            _no_nul(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul(item, where)
 
 
 def checked_url(field: str, value: Any, required: bool = True) -> str | None:
@@ -118,6 +138,8 @@ def remove(row: Resource) -> None:
 
 
 def owned(model: type[Row], ident: str, kind: str) -> Row:
+    if len(ident) > 64 or not ident.isprintable():  # no such id; PostgreSQL refuses NUL
+        raise not_found(kind, ident.encode("unicode_escape").decode()[:80])
     row = session().get(model, ident)
     if row is None or row.account_sid != account_sid():
         raise not_found(kind, ident)
@@ -149,16 +171,31 @@ def _page_args() -> tuple[int, int]:
         size = int(request.args.get("page_size", DEFAULT_PAGE_SIZE))
     except ValueError:
         raise ApiError(20010, "page and page_size must be integers") from None
-    if page < 0 or not 1 <= size <= MAX_PAGE_SIZE:
-        raise ApiError(20010, f"page must be >= 0 and page_size 1 to {MAX_PAGE_SIZE}")
+    if not 0 <= page <= MAX_PAGE or not 1 <= size <= MAX_PAGE_SIZE:
+        raise ApiError(20010, f"page must be 0 to {MAX_PAGE} and page_size 1 to {MAX_PAGE_SIZE}")
     return page, size
 
 
-def page(query: Select, key: str, path: str, show: Callable[[Any], Mapping[str, Any]]) -> dict:
-    """One page of `query` (already scoped to the account) as Twilio's list shape."""
+def page(
+    query: Select,
+    key: str,
+    path: str,
+    show: Callable[[Any], Mapping[str, Any]],
+    params: Mapping[str, Any] | None = None,
+) -> dict:
+    """One page of `query` (scoped to the account; `params`: values of its bound
+    parameters) as Twilio's list shape. Rows are read as plain named tuples of the
+    table's columns (no ORM objects), which the show functions read like the models."""
     number, size = _page_args()
-    total = session().scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = session().scalars(query.limit(size).offset(number * size)).all()
+    rows_query, count_query = _paged(query)
+    connection = session().connection()
+    values = {**(params or {}), "page_limit": size, "page_offset": number * size}
+    result = connection.execute(rows_query, values)
+    rows = list(map(_record(tuple(result.keys()))._make, result))
+    if 0 < len(rows) < size or (number == 0 and not rows):
+        total = number * size + len(rows)  # a partial page tells the total: no count query
+    else:
+        total = connection.scalar(count_query, values)
     last = max(math.ceil(total / size) - 1, 0)
     kept = [(k, v) for k, v in request.args.items(multi=True) if k not in HIDDEN_ARGS]
     extra = "&" + urlencode(kept) if kept else ""
@@ -179,9 +216,42 @@ def page(query: Select, key: str, path: str, show: Callable[[Any], Mapping[str, 
     }
 
 
+_PAGED: weakref.WeakKeyDictionary[Select, tuple[Select, Select]] = weakref.WeakKeyDictionary()
+
+
+def _paged(query: Select) -> tuple[Select, Select]:
+    """The page and count statements of a list query, derived once per query object.
+
+    Building a statement and its cache key costs more than running it on a page of rows,
+    so list queries are kept (see `scoped`) with their values as bound parameters."""
+    found = _PAGED.get(query)
+    if found is None:
+        entity = query.column_descriptions[0]["entity"]
+        rows = query.with_only_columns(*entity.__table__.columns)
+        found = (
+            rows.limit(bindparam("page_limit")).offset(bindparam("page_offset")),
+            select(func.count()).select_from(query.order_by(None).subquery()),
+        )
+        _PAGED[query] = found
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def _record(columns: tuple[str, ...]) -> type[tuple]:
+    """A named tuple class for rows of these columns (attributes ~10x faster than a Row's)."""
+    return collections.namedtuple("Record", columns)
+
+
+def account_param() -> BindParameter[str]:
+    """The authenticated account as a bound parameter, read when the statement runs, so a
+    statement built once serves every account."""
+    return bindparam("account_sid", callable_=account_sid)
+
+
+@functools.cache
 def scoped(model: type[Row]) -> Select:
-    """Every row of the account, oldest first (stable pages)."""
-    return select(model).where(model.account_sid == account_sid()).order_by(
+    """Every row of the account, oldest first (stable pages); built once per model."""
+    return select(model).where(model.account_sid == account_param()).order_by(
         model.created_at, model.id
     )
 

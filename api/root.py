@@ -34,14 +34,8 @@ COLLECTIONS = (
 
 @functools.cache
 def spec() -> dict[str, Any]:
-    """The contract, read once per process (with the parts in schemas/openapi/, if any)."""
-    whole = yaml.safe_load(SPEC.read_text())
-    for part in sorted(SPEC.with_suffix("").glob("*.yaml")):
-        piece = yaml.safe_load(part.read_text()) or {}
-        whole["paths"].update(piece.get("paths", {}))
-        for section, items in piece.get("components", {}).items():
-            whole["components"].setdefault(section, {}).update(items)
-    return whole
+    """The contract, read once per process."""
+    return yaml.safe_load(SPEC.read_text())
 
 
 @blueprint.get("/v1/")

@@ -8,7 +8,12 @@ its own process) that only records, per request, its arrival time minus the `Ben
 the bench put in the event just before XADD. So latency is event -> delivery, measured at
 the receiver, and includes the whole pipeline (pump, commit, RQ pick-up, signing, HTTP).
 
-Two measurements:
+Three measurements:
+- redis_away, first, before any worker runs (`--calls 0` skips it): how much calls slow
+  while the engine cannot reach Redis. bench/engine_calls.py's calls (all status events on,
+  sandbox speed 20) with events to this Redis (database 1: no worker reads it), then to a
+  closed loopback port (all spooled): calls/s, latency p99, events appended/spooled, and
+  the ratios away / reachable;
 - burst: N events at once; deliveries/s from the first XADD to the last arrival (the p99
   there is the backlog, not the pipeline's latency);
 - steady: events offered at a fixed rate (e.g. 1,000 and 2,000/s) for D seconds, paced
@@ -16,7 +21,7 @@ Two measurements:
 CPU per delivery is the worker processes' (and their RQ scheduler children's) user+system
 time over the deliveries of that phase, from /proc.
 
-    python -m bench.webhooks                       # burst 5000, steady 1000 and 2000/s
+    python -m bench.webhooks                       # 2000 calls, burst 5000, 1000 and 2000/s
     python -m bench.webhooks --workers 2 --rates 1000,2000,2500 --duration 10
     python -m bench.webhooks --postgres postgresql://postgres@127.0.0.1:5432/postgres
 """
@@ -24,6 +29,8 @@ time over the deliveries of that phase, from /proc.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -41,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRET = "whsec_" + "a" * 44
 STREAM = "callscript:events"
 TICK = 0.005
+CALLS_SPEED = 20
 
 
 def free_port() -> int:
@@ -81,12 +89,15 @@ def stats(port: int, reset: bool = False) -> dict:
 
 
 def wait_until(check, timeout: float, step: float = 0.05) -> bool:
+    """Poll `check` until true; one that raises is not true yet (a server still starting)."""
     deadline = time.monotonic() + timeout
-    while not check():
+    while True:
+        with contextlib.suppress(Exception):
+            if check():
+                return True
         if time.monotonic() > deadline:
             return False
         time.sleep(step)
-    return True
 
 
 def group_cpu(pgids: list[int]) -> float:
@@ -206,6 +217,30 @@ def start_workers(args: argparse.Namespace, redis_url: str, database: str) -> li
             for _ in range(args.workers)]
 
 
+def calls_run(args: argparse.Namespace, redis_url: str, spool: Path, reachable: bool) -> dict:
+    """One bench/engine_calls.py run against this Redis URL; the figures compared."""
+    from bench import engine_calls
+
+    options = engine_calls.parse_args([  # the callback only makes verb events: never sent
+        "--calls", str(args.calls), "--concurrency", str(args.calls_concurrency),
+        "--speed", str(CALLS_SPEED), "--redis", redis_url, "--spool-dir", str(spool),
+        "--status-callback", "http://127.0.0.1:9/unused", "--status-events", "all",
+        "--flush-timeout", "30" if reachable else "0"])
+    got = asyncio.run(engine_calls.main(options))
+    return {k: got[k] for k in ("completed", "failed", "calls_per_s", "latency_p50_ms",
+                                "latency_p99_ms", "engine_cpu_ms_per_call", "events")}
+
+
+def redis_away(args: argparse.Namespace, redis_url: str, tmp: Path) -> dict:
+    """Calls with the engine's Redis reachable, then on a closed port; and the ratios."""
+    near = calls_run(args, redis_url.rsplit("/", 1)[0] + "/1", tmp / "spool-near", True)
+    away = calls_run(args, f"redis://127.0.0.1:{free_port()}/0", tmp / "spool-away", False)
+    ratios = {name: round(away[key] / max(near[key], 1e-9), 3) for name, key in
+              (("calls_per_s_ratio", "calls_per_s"), ("latency_p99_ratio", "latency_p99_ms"))}
+    return {"calls": args.calls, "concurrency": args.calls_concurrency, "speed": CALLS_SPEED,
+            "reachable": near, "unreachable": away, **ratios}
+
+
 def run(args: argparse.Namespace) -> dict:
     import redis
 
@@ -218,8 +253,9 @@ def run(args: argparse.Namespace) -> dict:
     database, cleanup = make_database(args, tmp)
     workers: list[subprocess.Popen] = []
     try:
-        wait_until(lambda: _ok(client.ping), 10)
-        wait_until(lambda: _ok(lambda: stats(hport)), 10)
+        wait_until(client.ping, 10)
+        wait_until(lambda: stats(hport), 10)
+        away = redis_away(args, redis_url, tmp) if args.calls else None
         workers = start_workers(args, redis_url, database)
         ctx = {"client": client, "hport": hport, "hook": f"http://127.0.0.1:{hport}/hook",
                "pgids": [w.pid for w in workers]}
@@ -229,7 +265,7 @@ def run(args: argparse.Namespace) -> dict:
                   "burst": phase(ctx, args.burst, None)}
         for rate in args.rates:
             result[f"steady_{rate}"] = phase(ctx, int(rate * args.duration), rate)
-        return result
+        return {**result, "redis_away": away}
     finally:
         for proc in [*workers, rcv]:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -238,14 +274,6 @@ def run(args: argparse.Namespace) -> dict:
         rproc.wait(10)
         cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _ok(call) -> bool:
-    try:
-        call()
-        return True
-    except Exception:  # noqa: BLE001 - not up yet
-        return False
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -257,6 +285,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="`callscript worker` processes")
     parser.add_argument("--batch-size", type=int, default=100, help="deliveries per RQ job")
     parser.add_argument("--postgres", help="PostgreSQL server URL (a fresh database on it)")
+    parser.add_argument("--calls", type=int, default=2000, help="calls per run (0: skip)")
+    parser.add_argument("--calls-concurrency", type=int, default=100, help="calls at once")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.receiver:

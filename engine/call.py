@@ -17,6 +17,7 @@ from urllib.parse import urljoin
 
 from engine.blegs import BLegs
 from engine.errors import EngineError
+from engine.legwatch import LegWatch
 from engine.status import Callback, CallEvents, Sink, callback_of
 from esl import protocol
 from esl.connection import OutboundSession
@@ -84,6 +85,8 @@ class Services:
     """Where every status event of every call goes (engine/events.py EventStream.emit)."""
     callback: Callback | None = None
     """The engine's default callback settings (--status-callback ...)."""
+    legs: LegWatch | None = None
+    """Where B-legs are followed on the switch links (None: their events are derived)."""
 
 
 def _drop(event: dict) -> None:
@@ -122,7 +125,7 @@ class LiveCall:
             callback_of(channel, services.callback),
             tag=channel.get("variable_callscript_tag") or None,
         )
-        self.blegs = BLegs(services.events or _drop, self.events)
+        self.blegs = BLegs(services.events or _drop, self.events, services.legs)
         session.on_event = self._on_event
 
     def _on_event(self, event: Event) -> None:
@@ -177,8 +180,10 @@ class LiveCall:
             self._stats.add(time.perf_counter() - self._since)
         self.apps_run += 1
         if app == "bridge":
-            self.blegs.dialled(arg)
+            await self.blegs.dialled(arg)  # watched before the switch can create them
         done = await self.session.execute(app, arg)
+        if app == "bridge":
+            self.blegs.over(done)
         self._since = time.perf_counter()
         if done is not None and app == "answer":
             self._answered = True
@@ -246,7 +251,7 @@ class LiveCall:
 
     def emit(self, event: str, data: Mapping[str, str]) -> None:
         """A verb's event: to the hook (tests), and as a status event of this call;
-        a ``bridge-leg`` also becomes the B-leg's own events (engine/blegs.py)."""
+        a ``bridge-leg`` also completes a B-leg nobody watched (engine/blegs.py)."""
         self._services.emit(self.sid, event, data)
         self.events.verb(event, data)
         if event == "bridge-leg":

@@ -20,6 +20,9 @@ commands:
   db        `db upgrade`: run the database migrations
   worker    deliver and sign webhooks (RQ worker)
   webhooks  failed | replay ID | replay --all: dead letters
+  api       the REST management API (gunicorn)
+  numbers   assign NUMBER ACCOUNT | release NUMBER: give numbers to accounts
+  accounts  create NAME | keys ACCOUNT [--revoke KEY] | webhook-secret ACCOUNT [--rotate]
 
 `callscript COMMAND --help` lists a command's options and their environment variables.
 """
@@ -86,6 +89,7 @@ def cmd_call(argv: Sequence[str]) -> int:
                 args.digits,
                 args.hangup_after,
                 args.timeout,
+                sip_user=args.sip_user,
             )
         )
     except ESLError as exc:
@@ -153,6 +157,12 @@ def cmd_webhooks(argv: Sequence[str]) -> int:
     return 1 if missing else 0
 
 
+def cmd_api(argv: Sequence[str]) -> int:
+    from api.serve import main as api_main
+
+    return api_main(argv)
+
+
 def cmd_db(argv: Sequence[str]) -> int:
     from engine.migrations.cli import main as db_main
 
@@ -167,6 +177,9 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "db": cmd_db,
     "worker": cmd_worker,
     "webhooks": cmd_webhooks,
+    "api": cmd_api,
+    "numbers": lambda argv: __import__("api.numbers_cli", fromlist=["main"]).main(argv),
+    "accounts": lambda argv: __import__("api.accounts_cli", fromlist=["main"]).main(argv),
 }
 
 

@@ -88,6 +88,7 @@ COMMANDS: dict[str, list[Option]] = {
         _o("digits", "", "keys pressed when the script asks for digits"),
         _o("hangup-after", None, "hang up after this many seconds", "float"),
         _o("timeout", 60.0, "give up if the call has not ended after this many seconds", "float"),
+        _o("sip-user", None, "call as this registered SIP user (routed by its rules)"),
     ],
     "demo": [
         _o("digits", "1", "keys the demo caller presses"),
@@ -240,6 +241,7 @@ class EngineConfig:
     max_fetches: int = 200
     max_redirects_in_a_row: int = 10
     redis: str | None = None  # None: status events are logged, not streamed (tests, bench)
+    database: str | None = None  # None: no routing from the API (tests, bench)
     spool_dir: str = "var/spool"
     status_callback: str | None = None
     status_events: str = "completed"
@@ -268,6 +270,7 @@ class EngineConfig:
             dial_number=args.dial_number,
             sip_domain=args.sip_domain,
             redis=args.redis or None,
+            database=args.database or None,
             spool_dir=args.spool_dir,
             **_status_settings(args),
         )

@@ -1,55 +1,50 @@
 """Delivering webhooks: RQ jobs that send batches of deliveries concurrently.
 
 Rows and their bodies come from engine.payloads (built once, the same bytes every
-attempt). An RQ job carries only delivery ids (RQ logs its arguments,
-and bodies and secrets must not travel through Redis); it loads the rows, sends every due
-one at once through one pooled, SSRF-guarded aiohttp session, signs each attempt as it
-sends it, records an attempt row and sets the status. A failed delivery is re-enqueued on
-its own with `enqueue_at`; its `next_attempt_at` is written first, so a lost job (a worker
+attempt). An RQ job carries only delivery ids (RQ logs its arguments, and bodies and
+secrets must not travel through Redis); it loads the rows, hands every due one at once to
+engine.sender (which signs and sends each attempt), records an attempt row and decides the
+status from the result: delivered, retry or dead. A failed delivery is re-enqueued on its
+own with `enqueue_at`; its `next_attempt_at` is written first, so a lost job (a worker
 killed mid-batch, a Redis that forgot) is found again by the worker's sweeper.
 
 The job runs in the worker process (RQ's SimpleWorker), which `configure`s this module
-from its own options: the secrets come from there, never from Redis. One event loop in a
-background thread keeps the HTTP session, and its keep-alive connections, across jobs.
+from its own options and the database: each account's webhook secrets are read from its
+row (the worker's --webhook-secret signs calls outside any account), never from Redis;
+the process keeps one Sender (its HTTP session and keep-alive connections) across jobs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import email.utils
 import logging
 import math
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, urlsplit
 
-import aiohttp
 from redis import Redis
 from rq import Queue
 from sqlalchemy import bindparam, insert, select, update
 
-from engine import signing
-from engine.errors import BlockedURL
 from engine.overrides import redact
-from engine.ssrf import Policy, check_url, guarded_session
+from engine.resources import Account
+from engine.sender import Request, Result, Sender
+from engine.ssrf import Policy
 from engine.storage import Attempt, Database, Delivery, open_database
 
 log = logging.getLogger(__name__)
 
 QUEUE = "callscript-webhooks"
 DEFAULT_SCHEDULE = (5.0, 60.0, 300.0, 1800.0, 7200.0, 28800.0, 86400.0)
-MAX_RETRY_AFTER = 86400.0
 JITTER = 0.1
-EXCERPT_BYTES = 1024
-USER_AGENT = "callscript-webhooks/1.0"
 BATCH_SIZE = 100
 JOB_TIMEOUT = 300
 EARLY_TOLERANCE = timedelta(seconds=0.5)
+SECRETS_TTL = 10.0
 
 
 @dataclass(frozen=True)
@@ -66,135 +61,11 @@ class Settings:
     total_timeout: float = 10.0
 
 
-@dataclass
-class Request:
-    """One attempt to make: what the row says, nothing secret."""
-
-    id: str
-    url: str
-    method: str
-    content_type: str
-    body: str
-    format: str
-
-
-@dataclass
-class Result:
-    """What one attempt came to."""
-
-    id: str
-    sent_at: datetime
-    latency_ms: float
-    status_code: int | None = None
-    excerpt: str = ""
-    error: str | None = None
-    retry_after: float | None = None
-    blocked: bool = False
-    url: str = ""
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value) if value.isdigit() else (
-            email.utils.parsedate_to_datetime(value) - now).total_seconds()
-    except (TypeError, ValueError, IndexError):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def headers_for(req: Request, secrets: Sequence[str], now: datetime) -> tuple[str, dict, bytes]:
-    """(URL to send to, headers, body bytes) of one attempt, signed now."""
-    url, body = req.url, req.body
-    if req.method == "GET":
-        url = url + ("&" if urlsplit(url).query else "?") + body if body else url
-        body = ""
-    headers = signing.sign(body, req.id, now, secrets)
-    params = dict(parse_qsl(body, keep_blank_values=True)) if req.format == "form" else None
-    headers["X-Twilio-Signature"] = signing.twilio_signature(url, params or None, secrets[0])
-    if body:
-        headers["Content-Type"] = req.content_type
-    return url, headers, body.encode()
-
-
-async def send_one(session: aiohttp.ClientSession, settings: Settings, req: Request) -> Result:
-    """One attempt: guard, sign, send, read the first 1 KB; never raises."""
-    sent_at = datetime.now(UTC)
-    started = time.perf_counter()
-    result = Result(req.id, sent_at, 0.0, url=req.url)
-    try:
-        check_url(req.url)
-        settings.policy.check_host(urlsplit(req.url).hostname or "")
-        url, headers, body = headers_for(req, settings.secrets, sent_at)
-        timeout = aiohttp.ClientTimeout(total=settings.total_timeout,
-                                        connect=settings.connect_timeout)
-        async with session.request(req.method, url, data=body or None, headers=headers,
-                                   timeout=timeout, allow_redirects=False) as resp:
-            result.status_code = resp.status
-            raw = await resp.content.read(EXCERPT_BYTES)
-            result.excerpt = raw.decode("utf-8", "replace")
-            result.retry_after = parse_retry_after(resp.headers.get("Retry-After"), sent_at)
-    except BlockedURL as exc:
-        result.error, result.blocked = str(exc), True
-    except (aiohttp.ClientConnectorDNSError, aiohttp.ClientConnectorError) as exc:
-        result.error = _blocked_cause(exc) or f"connection failed: {exc}"
-        result.blocked = isinstance(exc.__cause__, BlockedURL) or "refused to connect" in str(exc)
-    except (TimeoutError, aiohttp.ServerTimeoutError):
-        result.error = f"timed out (connect {settings.connect_timeout:g} s, " \
-                       f"total {settings.total_timeout:g} s)"
-    except (aiohttp.ClientError, OSError, ValueError) as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-    result.latency_ms = (time.perf_counter() - started) * 1000
-    return result
-
-
-def _blocked_cause(exc: BaseException) -> str | None:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, BlockedURL):
-            return str(cause)
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
 def retry_delay(schedule: Sequence[float], attempts: int, retry_after: float | None) -> float:
     """Seconds until the next try after `attempts` failures (jittered, Retry-After honoured)."""
     base = schedule[min(attempts, len(schedule)) - 1]
     delay = base * random.uniform(1 - JITTER, 1 + JITTER)
     return max(delay, retry_after or 0.0)
-
-
-class Sender:
-    """An event loop in a thread with one pooled, guarded session, kept across jobs."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.loop = asyncio.new_event_loop()
-        self._session: aiohttp.ClientSession | None = None
-        threading.Thread(target=self.loop.run_forever, name="webhook-sender", daemon=True).start()
-
-    async def _send(self, requests: Iterable[Request]) -> list[Result]:
-        if self._session is None:
-            self._session = guarded_session(self.settings.policy, USER_AGENT,
-                                            limit=1000, per_host=250)
-        return await asyncio.gather(*(send_one(self._session, self.settings, r)
-                                      for r in requests))
-
-    def send(self, requests: Sequence[Request]) -> list[Result]:
-        """Send every request at once; blocks the calling (RQ) thread until all are done."""
-        if not requests:
-            return []
-        return asyncio.run_coroutine_threadsafe(self._send(requests), self.loop).result()
-
-    def close(self) -> None:
-        async def _close() -> None:
-            if self._session is not None:
-                await self._session.close()
-        asyncio.run_coroutine_threadsafe(_close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 def next_step(result: Result, attempts: int, settings: Settings,
@@ -222,6 +93,20 @@ class Runtime:
     queue: Queue
     sender: Sender
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+    secrets_seen: dict[str, tuple[tuple[str, ...], float]] = field(default_factory=dict)
+
+    def account_secrets(self, accounts: set[str]) -> dict[str, tuple[str, ...]]:
+        """Each account's active webhook secrets (newest first), read at most every
+        SECRETS_TTL seconds: a rotation keeps the old secret valid, so the lag is harmless."""
+        now = time.monotonic()
+        stale = [a for a in accounts if self.secrets_seen.get(a, ((), 0.0))[1] <= now]
+        if stale:
+            query = select(Account.sid, Account.webhook_secrets).where(Account.sid.in_(stale))
+            with self.db.engine.connect() as conn:
+                found = dict(conn.execute(query).all())
+            for sid in stale:
+                self.secrets_seen[sid] = (tuple(found.get(sid) or ()), now + SECRETS_TTL)
+        return {a: self.secrets_seen[a][0] for a in accounts}
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
@@ -251,6 +136,7 @@ def configure(settings: Settings) -> Runtime:
 
 
 def runtime() -> Runtime:
+    """This process's Runtime; an RQ job run anywhere but `callscript worker` fails clearly."""
     if _runtime is None:
         raise RuntimeError("delivery jobs run inside `callscript worker` (not configured)")
     return _runtime
@@ -282,12 +168,12 @@ def _due_requests(rt: Runtime, ids: Sequence[str], now: datetime) -> list[Reques
     Plain columns, not ORM objects: a job reads up to a batch of rows and only needs these.
     """
     cols = (Delivery.id, Delivery.url, Delivery.method, Delivery.content_type, Delivery.body,
-            Delivery.format, Delivery.next_attempt_at)
+            Delivery.format, Delivery.account_sid, Delivery.next_attempt_at)
     query = select(*cols).where(Delivery.id.in_(list(ids)), Delivery.status == "pending")
     with rt.db.engine.connect() as conn:
         rows = conn.execute(query).all()
-    return [Request(*r[:6]) for r in rows
-            if r[6] is None or aware(r[6]) <= now + EARLY_TOLERANCE]
+    return [Request(*r[:7]) for r in rows
+            if r[7] is None or aware(r[7]) <= now + EARLY_TOLERANCE]
 
 
 _UPDATE = (update(Delivery.__table__)
@@ -348,7 +234,7 @@ def deliver_batch(delivery_ids: list[str]) -> dict[str, int]:
     """The RQ job: send every due pending delivery of the batch at once and record it."""
     rt = runtime()
     requests = _due_requests(rt, delivery_ids, datetime.now(UTC))
-    results = rt.sender.send(requests)
+    results = rt.sender.send(requests, rt.account_secrets({r.account_sid for r in requests}))
     retries = _record(rt, results) if results else []
     for delivery, when in retries:
         schedule_retry(rt.queue, delivery, when)

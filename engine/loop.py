@@ -1,5 +1,9 @@
 """The call loop (DESIGN, "The call loop"): decide the script, fetch, parse, run, repeat.
 
+The script, the call's account and its callback settings come from the engine's routing
+(engine/routes.py, kept fresh by engine/reloader.py); hosted scripts (``script:NAME``)
+are read from that routing instead of fetched, and parsed like any fetched document.
+
 A call is never left hanging: whatever happens (a script that fails, a document that
 does not parse, a verb that raises, the caller hanging up), the loop ends by hanging the
 channel up. Fetch and parse failures go to the fallback URL with Twilio's ErrorCode and
@@ -8,6 +12,7 @@ ErrorUrl; without one the caller hears a short spoken error.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +23,8 @@ from engine.document import parse_document
 from engine.errors import EngineError
 from engine.fetch import Fetcher
 from engine.media import Media
+from engine.reloader import RouteTable
+from engine.routes import HOSTED, Route, hosted_url
 from engine.status import Callback, Sink, log_sink
 from esl.connection import OutboundSession
 from esl.errors import ESLError
@@ -81,12 +88,14 @@ class Runner:
         stats: Stats | None = None,
         emit: Emit | None = None,
         events: Sink | None = None,
+        routing: RouteTable | None = None,
     ) -> None:
         self.config = config
         self.fetcher = fetcher
         self.media = media
         self.stats = stats or Stats()
         self.routes = dict(config.routes)
+        self.routing = routing or RouteTable()
         self.active = 0
         self.services = Services(
             media=media.play_path,
@@ -106,15 +115,19 @@ class Runner:
         except ESLError as exc:
             log.warning("call dropped during setup: %s", exc)
             return
-        params = call_params(channel, self.config.account_sid)
-        call = LiveCall(session, params, self.services)
+        route = self.routing.resolve(channel, self.routes, self.config.default_url)
+        params = call_params(channel, route.account_sid or self.config.account_sid)
+        services = self.services
+        if route.callback is not None:  # the number's settings replace the engine's
+            services = dataclasses.replace(services, callback=route.callback)
+        call = LiveCall(session, params, services)
         self.active += 1
         call.events.initiated()
         call.events.ringing()
         if call.answered:
             call.events.answered()
         try:
-            await self.run(call, self.script_url(call))
+            await self.run(call, route)
         except Exception:
             log.exception("call %s failed", params["CallSid"])
         finally:
@@ -122,20 +135,11 @@ class Runner:
             await call.hangup()
             call.finished()
 
-    def script_url(self, call: LiveCall) -> str | None:
-        """The URL an originating request gave, else the dialled number's, else the default."""
-        channel = call.session.channel
-        return (
-            channel.get("variable_callscript_url")
-            or self.routes.get(call.params["To"])
-            or self.config.default_url
-        )
-
-    async def run(self, call: LiveCall, url: str | None) -> None:
-        if not url:
+    async def run(self, call: LiveCall, route: Route) -> None:
+        if not route.url:
             await self.fail(call, Failure(11100, "", "no script URL for this number"))
             return
-        request: Fetch | None = Fetch(url, "POST")
+        request: Fetch | None = Fetch(route.url, route.method)
         fetches = in_a_row = 0
         fallback_tried = False
         while request is not None and not call.gone:
@@ -143,7 +147,7 @@ class Runner:
             apps_before = call.apps_run
             loaded = await self.load(call, request)
             if isinstance(loaded, Failure):
-                request = self.fallback(call, loaded, fallback_tried)
+                request = self.fallback(call, loaded, fallback_tried, route.fallback_url)
                 fallback_tried = True
                 if request is None:
                     await self.fail(call, loaded)
@@ -165,14 +169,18 @@ class Runner:
     async def load(self, call: LiveCall, request: Fetch) -> tuple[Sequence[Verb], str] | Failure:
         """Fetch and parse one document: its verbs and final URL, or a Failure."""
         params = [*call.params.items(), ("CallStatus", call.status), *request.params]
+        url = hosted_url(call.url, request.url)
         call.fetch_started()
-        call.events.fetched(request.url)
+        call.events.fetched(url)
         try:
-            document = await self.fetcher.fetch(request.url, request.method, params)
+            if url.startswith(HOSTED):
+                body = self.routing.hosted_body(call.params["AccountSid"], url)
+                return parse_document(body, url), url
+            document = await self.fetcher.fetch(url, request.method, params)
             return parse_document(document.body, document.url), document.url
         except EngineError as exc:
-            log.warning("call %s: %s: %s", call.sid, request.url, exc)
-            return Failure(exc.code, request.url, str(exc))
+            log.warning("call %s: %s: %s", call.sid, url, exc)
+            return Failure(exc.code, url, str(exc))
 
     async def _load_more(
         self, call: LiveCall, url: str, method: str, params: Sequence[tuple[str, str]]
@@ -181,9 +189,16 @@ class Runner:
         loaded = await self.load(call, Fetch(url, method, tuple(params)))
         return None if isinstance(loaded, Failure) else loaded[0]
 
-    def fallback(self, call: LiveCall, failure: Failure, tried: bool) -> Fetch | None:
+    def fallback(
+        self, call: LiveCall, failure: Failure, tried: bool, routed: str | None = None
+    ) -> Fetch | None:
+        """The call's own fallback URL, else its number's or script's, else the engine's."""
         channel = call.session.channel
-        url = channel.get("variable_callscript_fallback_url") or self.config.fallback_url
+        url = (
+            channel.get("variable_callscript_fallback_url")
+            or routed
+            or self.config.fallback_url
+        )
         if tried or not url:
             return None
         return Fetch(url, "POST", (("ErrorCode", str(failure.code)), ("ErrorUrl", failure.url)))

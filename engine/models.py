@@ -91,6 +91,7 @@ class CallRecord(Base):
     """What happened to one call; written by the worker from the `completed` event."""
 
     __tablename__ = "call_records"
+    __table_args__ = (Index("ix_call_records_account_start", "account_sid", "start_time", "sid"),)
 
     sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_sid: Mapped[str] = mapped_column(String(64), index=True)
@@ -113,7 +114,10 @@ class Delivery(Base):
     """One event sent to one callback URL; its id is the webhook-id of every attempt."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_deliveries_account_created", "account_sid", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_sid: Mapped[str] = mapped_column(String(64))

@@ -267,7 +267,8 @@ def settings_from_args(args: Any) -> WorkerSettings:
     """WorkerSettings from `callscript worker` options; ValueError names a bad one."""
     secrets = tuple(signing.check_secret(s) for s in args.webhook_secret)
     if not secrets:
-        raise ValueError("--webhook-secret whsec_... is required (or CALLSCRIPT_WEBHOOK_SECRET)")
+        log.warning("no --webhook-secret: webhooks of calls outside any account wait unsent "
+                    "until one is given (accounts sign with their own secrets)")
     try:
         schedule = tuple(float(x) for x in args.retry_schedule) or delivery.DEFAULT_SCHEDULE
     except ValueError:

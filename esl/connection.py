@@ -253,6 +253,11 @@ class InboundClient(Connection):
     async def filter(self, header: str, value: str) -> None:
         await self.command(protocol.filter_(header, value))
 
+    async def unfilter(self, header: str, value: str) -> None:
+        """``filter delete HEADER VALUE``: that filter goes; the last one gone, every
+        subscribed event passes again (mod_event_socket)."""
+        await self.command(protocol.filter_("delete", f"{header} {value}"))
+
 
 async def connect_with_backoff(
     host: str, port: int, password: str, *, first_delay: float = 0.5, max_delay: float = 30.0

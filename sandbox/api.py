@@ -3,7 +3,8 @@
 Texts and trailing newlines are those of inbound_session.esl, inbound_call_control.esl
 and inbound_originate_outcomes.esl (``uuid_getvar`` and ``uuid_exists`` answer without a
 newline, ``+OK`` replies end with one). ``show calls as json`` answers as the recorded
-switch with its core database on.
+switch with its core database on. ``sofia`` and ``sofia_contact`` (registrations) are in
+sandbox/sofia.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sandbox.conference_api import conference_api
 from sandbox.originate import originate
+from sandbox.sofia import sofia_api, sofia_contact
 
 if TYPE_CHECKING:
     from sandbox.channel import Channel
@@ -139,7 +141,7 @@ COMMANDS = {
     "uuid_break": _uuid_break, "uuid_recv_dtmf": _uuid_recv_dtmf,
     "uuid_send_dtmf": _uuid_send_dtmf, "uuid_getvar": _uuid_getvar,
     "uuid_setvar": _uuid_setvar, "show": _show,
-    "conference": conference_api,
+    "conference": conference_api, "sofia": sofia_api, "sofia_contact": sofia_contact,
 }
 
 

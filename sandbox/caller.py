@@ -7,7 +7,9 @@ follows the ``-b`` leg (the one whose ``other_loopback_leg_uuid`` is the uuid or
 returned), which is the leg the dialplan hands to the engine. It presses digits with
 ``uuid_recv_dtmf`` when a ``play_and_get_digits`` or a ``record`` starts (one group
 each), hangs up with ``uuid_kill``, and prints one JSON line per app run and a last
-line with the hangup cause.
+line with the hangup cause. ``sip_user`` makes the call look like one from a registered
+SIP user: the channel carries ``sip_auth_username``, as a call authenticated by the
+switch's directory does.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ async def place_call(
     timeout: float = 60.0,
     out: Callable[[str], None] = print,
     ring_timeout: int = 60,
+    sip_user: str | None = None,
 ) -> CallResult:
     """Run one call to its end (or ``timeout``).
 
@@ -109,11 +112,12 @@ async def place_call(
     try:
         await client.subscribe(EVENTS)
         a_uuid = str(uuid4())
+        user = f"sip_auth_username={sip_user}," if sip_user else ""
         # In the background: a synchronous originate would only return once the call is
         # answered, and fails if the engine ends it unanswered.
         job = asyncio.create_task(
             client.bgapi(
-                f"originate {{origination_uuid={a_uuid},origination_caller_id_number={from_},"
+                f"originate {{{user}origination_uuid={a_uuid},origination_caller_id_number={from_},"
                 f"originate_timeout={ring_timeout}}}loopback/{to}/default &park()"
             )
         )

@@ -30,6 +30,7 @@ CORE_UUID = str(uuidlib.uuid4())
 # Event-Name -> (Event-Calling-File, Event-Calling-Function, Event-Calling-Line-Number)
 CALLING = {
     "CHANNEL_CREATE": ("switch_core_state_machine.c", "switch_core_session_run", "626"),
+    "CHANNEL_ORIGINATE": ("switch_core_state_machine.c", "switch_core_session_run", "632"),
     "CHANNEL_PROGRESS": ("switch_channel.c", "switch_channel_perform_mark_ring_ready_value",
                          "3505"),
     "CHANNEL_PROGRESS_MEDIA": ("switch_channel.c", "switch_channel_perform_mark_pre_answered",

@@ -8,6 +8,11 @@ so through its ``other_leg``, ``other_type``, ``bridge_ids`` and ``call_uuid``
 attributes, which sandbox/events.py renders; ``new_leg`` sets them on a B-leg and the
 bridge sets them on the caller when a leg answers.
 
+Every event of a B-leg reaches every connection subscribed to it whose filters pass it
+(an inbound connection following legs by ``filter Unique-ID``), as on FreeSWITCH: from
+CHANNEL_CREATE and CHANNEL_ORIGINATE through CHANNEL_PROGRESS, CHANNEL_ANSWER and the
+``execute_on_answer`` apps to CHANNEL_HANGUP_COMPLETE with the leg's own Hangup-Cause.
+
 A B-leg is one channel named by its dial string (``loopback/NAME-a`` for loopback, as
 recorded); the far half of a loopback pair and its dialplan are not simulated, the
 callee's behaviour (sandbox/callees.py) stands in for them.
@@ -38,7 +43,7 @@ class LegChannel(Channel):
 
 def new_leg(switch: Switch, caller: Channel, dest: str, name: str,
             pairs: list[tuple[str, str]]) -> LegChannel:
-    """Create and register a B-leg (CHANNEL_ORIGINATE not yet fired)."""
+    """Create and register a B-leg (CHANNEL_CREATE not yet fired: ``ring`` does)."""
     values = dict(pairs)
     leg_uuid = values.get("origination_uuid") or str(uuidlib.uuid4())
     cid_num = values.get("origination_caller_id_number",
@@ -107,7 +112,11 @@ async def _confirm(leg: Channel, behaviour: Behaviour) -> bool:
 
 
 async def ring(leg: LegChannel, behaviour: Behaviour) -> bool:
-    """Play the callee out until it answers (True) or refuses; timeouts are the caller's."""
+    """Play the callee out until it answers (True) or refuses; timeouts are the caller's.
+
+    The leg's first events are those of switch_core_session_run's CS_INIT: CHANNEL_CREATE,
+    then, an outbound channel, CHANNEL_ORIGINATE (outbound_bridge_parallel.esl)."""
+    leg.fire("CHANNEL_CREATE")
     leg.fire("CHANNEL_ORIGINATE")
     leg.state, leg.state_number = "CS_CONSUME_MEDIA", 7
     await asyncio.sleep(0)

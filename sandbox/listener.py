@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid as uuidlib
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,56 @@ CUSTOM is not in it, so a module's CUSTOM events (conference::maintenance) reach
 
 
 def header(fields: Fields, name: str) -> str | None:
-    return next((value for key, value in fields if key == name), None)
+    """The header of that name, compared without case as switch_event_get_header does
+    (the exact spelling first: every event goes through here)."""
+    found = next((value for key, value in fields if key == name), None)
+    if found is not None:
+        return found
+    lowered = name.lower()
+    return next((value for key, value in fields if key.lower() == lowered), None)
+
+
+def _regex_match(value: str, expression: str) -> bool:
+    """switch_regex_perform on ``/EXPR/FLAGS``: a search, ``i`` ignores case, ``s`` dotall;
+    no closing slash or a bad expression matches nothing."""
+    body, slash, flags = expression[1:].rpartition("/")
+    if not slash:
+        return False
+    options = (re.IGNORECASE if "i" in flags else 0) | (re.DOTALL if "s" in flags else 0)
+    try:
+        return re.search(body, value, options) is not None
+    except re.error:
+        return False
+
+
+def filters_pass(fields: Fields, filters: list[tuple[str, str]]) -> bool:
+    """mod_event_socket.c event_handler()'s filter loop. No filters: everything passes.
+    Otherwise an event passes when a filter on one of its headers matches (value compared
+    without case, or a ``/regex/`` when the value starts with ``/``) and no ``-`` filter
+    (a value prefixed ``-``) matching it comes after; a filter on a header the event
+    lacks is skipped, so an event none of them names is dropped."""
+    if not filters:
+        return True
+    send = False
+    for name, value in filters:
+        found = header(fields, name)
+        if found is None:
+            continue
+        positive, start = True, 0
+        while start < len(value) and value[start] in "+- ":
+            if value[start] != " ":
+                positive = value[start] == "+"
+            start += 1
+        if send and positive:
+            continue
+        if value.startswith("/"):
+            matched = _regex_match(found, value)
+        else:
+            matched = found.lower() == value[start:].lower()
+        if matched and not positive:
+            return False
+        send = send or matched
+    return send
 
 
 class Connection:
@@ -98,13 +148,7 @@ class Connection:
             return False
         if self.my_uuid is not None and header(fields, "Unique-ID") != self.my_uuid:
             return False
-        if not self.filters:
-            return True
-        return any(
-            (header(fields, key) or "").lower() == value.lower()
-            for key, value in self.filters
-            if header(fields, key) is not None
-        )
+        return filters_pass(fields, self.filters)
 
     def _subscribed(self, fields: Fields) -> bool:
         name = header(fields, "Event-Name") or ""
@@ -214,9 +258,9 @@ class Connection:
             if name.lower() == "all":
                 self.filters.clear()
             else:
-                self.filters = [
-                    (k, v) for k, v in self.filters if not (k == name and (not value or v == value))
-                ]
+                # switch_event_del_header_val: the name without case, the value exactly.
+                self.filters = [(k, v) for k, v in self.filters
+                                if not (k.lower() == name.lower() and (not value or v == value))]
             self.reply(f"+OK filter deleted. [{name}][{value or '(null)'}]")
         elif value:
             if name.lower() == "add":

@@ -69,6 +69,7 @@ def test_engine_sandbox_and_call_as_separate_processes(site, processes, tmp_path
             "CALLSCRIPT_SWITCH": f"127.0.0.1:{switch_port}",
             "CALLSCRIPT_ENGINE_MEDIA_DIR": str(tmp_path / "media"),
             "CALLSCRIPT_ENGINE_REDIS": "",  # no event stream: only the call is under test
+            "CALLSCRIPT_ENGINE_DATABASE": "",  # no routing from the API: --default-url
             "CALLSCRIPT_ENGINE_SPOOL_DIR": str(tmp_path / "spool"),
         },
     )

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import redis
 
-from sandbox.callees import callees_of
 from tests.services import RedisServer
 
 LIFECYCLE = ["initiated", "ringing", "answered", "completed"]
@@ -148,37 +147,6 @@ async def test_all_adds_verb_events_between(platform, site, redis_clean) -> None
     assert finished[0]["params"]["Digits"] == "42"
     assert types.index("gather") < types.index("completed")
     assert events[-1]["record"]["urls"] == [site.url + "/voice", site.url + "/menu"]
-
-
-async def test_bridge_legs_are_calls_with_a_parent(platform, site, redis_clean) -> None:
-    callees = callees_of(platform.sandbox)
-    callees.set("15551230001", answer_after=None)
-    callees.set("15551230002", answer_after=1, hangup_after=2)
-    site["/voice"] = response(
-        '<Bridge timeout="20"><Number>15551230001</Number><Number>15551230002</Number></Bridge>'
-    )
-
-    result = await platform.call()
-
-    parent = sid_of(result.uuid)
-    await until(completed(redis_clean, parent))
-    events = stream_events(redis_clean)
-    legs = {e["call_sid"] for e in events if e["parent_call_sid"] == parent}
-    assert len(legs) == 2
-    by_to = {of_call(events, leg)[0]["params"]["To"]: of_call(events, leg) for leg in legs}
-    winner, loser = by_to["15551230002"], by_to["15551230001"]
-    assert [e["type"] for e in winner] == LIFECYCLE
-    assert [e["sequence"] for e in winner] == [0, 1, 2, 3]
-    assert [e["type"] for e in loser] == ["initiated", "ringing", "completed"]
-    assert winner[-1]["params"]["CallStatus"] == "completed"
-    assert loser[-1]["params"]["CallStatus"] == "canceled"
-    for leg in (winner, loser):
-        assert all(e["params"]["ParentCallSid"] == parent for e in leg)
-        assert leg[0]["params"]["Direction"] == "outbound-dial"
-        assert leg[0]["params"]["From"] == "15550001111"
-        assert leg[-1]["record"]["parent_sid"] == parent
-    assert winner[-1]["record"]["answer_time"] is not None
-    assert loser[-1]["record"]["answer_time"] is None
 
 
 @pytest.fixture

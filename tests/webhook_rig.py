@@ -109,11 +109,12 @@ class Pipeline:
         method: str = "POST",
         events: tuple[str, ...] = ("all",),
         record: dict | None = None,
+        account_sid: str = "AC" + "0" * 32,
     ) -> dict:
         sid = "CA" + uuid.uuid4().hex
         params = {
             "CallSid": sid,
-            "AccountSid": "AC" + "0" * 32,
+            "AccountSid": account_sid,
             "From": "+15550001111",
             "To": "+15550002222",
             "CallStatus": kind,

@@ -28,6 +28,7 @@ _INT = re.compile(r"[0-9]+")
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
 _BAD_URL_CHAR = re.compile(r"[\x00-\x20\x7f]")
+HOSTED_NAME = re.compile(r"[A-Za-z0-9._-]{1,29}")  # a hosted script's name (api/scripts.py)
 
 
 def line_of(element: Element) -> int | None:
@@ -96,9 +97,11 @@ def get_method(element: Element, name: str = "method", default: str = "POST") ->
     return get_enum(element, name, default, {m.lower(): m for m in METHODS})
 
 
-def check_url(value: str, element: Element, name: str | None) -> str:
-    """An http(s) URL, absolute or relative to the document. Other schemes (file:, ftp:,
-    data:) are refused here so that nothing later can be talked into reading them."""
+def check_url(value: str, element: Element, name: str | None, document: bool = True) -> str:
+    """An http(s) URL, absolute or relative to the document, or, where a document is
+    wanted (`document`), ``script:NAME`` (a hosted script of the call's account, run from
+    memory). Other schemes (file:, ftp:, data:) are refused here so that nothing later can
+    be talked into reading them; media and callbacks are never hosted scripts."""
     url = value.strip()
     where = f"attribute {name}" if name else f"the text of <{element.tag}>"
     if not url:
@@ -114,19 +117,24 @@ def check_url(value: str, element: Element, name: str | None) -> str:
         parts = urlsplit(url)
     except ValueError as exc:
         raise VerbError(f"not a valid URL ({exc}): {url!r}", line_of(element), name) from None
+    if document and parts.scheme == "script" and HOSTED_NAME.fullmatch(url[len("script:"):]):
+        return url
     if parts.scheme and (parts.scheme.lower() not in ("http", "https") or not parts.netloc):
+        allowed = "relative, or script:NAME" if document else "or relative"
         raise VerbError(
-            f"must be an http or https URL (or relative), got {url!r}", line_of(element), name
+            f"must be an http or https URL ({allowed}), got {url!r}",
+            line_of(element),
+            name,
         )
     return url
 
 
-def get_url(element: Element, name: str) -> str | None:
+def get_url(element: Element, name: str, document: bool = True) -> str | None:
     """An optional URL attribute; empty means "not given" (the verb's default applies)."""
     raw = element.get(name)
     if raw is None or not raw.strip():
         return None
-    return check_url(raw, element, name)
+    return check_url(raw, element, name, document)
 
 
 def text_of(element: Element, max_chars: int) -> str:

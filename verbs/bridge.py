@@ -102,7 +102,7 @@ def parse(element: attrs.Element) -> Bridge:
 
 
 def _confirm_sound(element: attrs.Element, confirm_key: str | None) -> str | None:
-    sound = attrs.get_url(element, "confirmSound")
+    sound = attrs.get_url(element, "confirmSound", document=False)
     if sound and not confirm_key:
         raise VerbError("confirmSound needs confirmKey (the key the callee must press)",
                         attrs.line_of(element), "confirmSound")

@@ -111,7 +111,7 @@ def parse(element: attrs.Element) -> Conference:
         wait_url=attrs.get_url(element, "waitUrl"),
         wait_method=attrs.get_method(element, "waitMethod"),
         record=attrs.get_enum(element, "record", "do-not-record", RECORD),
-        status_callback=attrs.get_url(element, "statusCallback"),
+        status_callback=attrs.get_url(element, "statusCallback", document=False),
         status_events=_events(element),
         status_method=attrs.get_method(element, "statusCallbackMethod"),
         line=attrs.line_of(element),

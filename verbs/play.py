@@ -32,7 +32,7 @@ class Play:
 
 def parse(element: attrs.Element) -> Play:
     attrs.check_attributes(element, ("loop",))
-    url = attrs.check_url(attrs.text_of(element, 4096), element, None)
+    url = attrs.check_url(attrs.text_of(element, 4096), element, None, document=False)
     loop = attrs.get_int(element, "loop", 1, 0, MAX_LOOP)
     return Play(url=url, loop=loop, line=attrs.line_of(element))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import uuid
 
+import psycopg
 import pytest
 
 from api import credentials
@@ -24,10 +25,18 @@ _counter = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def migrated_postgres(postgres_url):
-    engine = make_engine(postgres_url)
+    """A PostgreSQL database of the API tests' own (other tests count rows in theirs)."""
+    server = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = "callscript_api_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    engine = make_engine(url)
     migrations.upgrade_engine(engine)
     engine.dispose()
-    return postgres_url
+    yield url
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

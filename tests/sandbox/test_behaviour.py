@@ -114,10 +114,14 @@ async def test_uuid_kill_mid_playback() -> None:
 
 
 async def test_speed_scales_a_tone() -> None:
-    """A 20 s tone at speed 10000 plays out in full (playback_ms 20000), in a blink."""
+    """A 20 s tone at speed 10000 plays out in full (playback_ms 20000), in a blink.
+
+    Nothing answers, so the originate's own timeout is raised from 60 simulated seconds
+    (6 ms here, less than a loaded machine may take to play 20 s at this speed)."""
     sandbox, engine = await start([("playback", "tone_stream://%(1000,1000,440);loops=10")],
                                   speed=10000)
-    asyncio.ensure_future(sandbox.switch.api("originate loopback/100/default &park()"))
+    asyncio.ensure_future(
+        sandbox.switch.api("originate {originate_timeout=36000}loopback/100/default &park()"))
     await asyncio.wait_for(engine.finished, 5)
     done = engine.completions()[0]
     assert done.field("Application-Response") == "FILE PLAYED"

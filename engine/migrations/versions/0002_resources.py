@@ -44,7 +44,9 @@ def _routed() -> list[sa.Column]:
             sa.ForeignKey("externalscripts.id", ondelete="SET NULL"),
             nullable=True,
         ),
-        sa.Column("script_id", SID, sa.ForeignKey("scripts.id", ondelete="SET NULL"), nullable=True),
+        sa.Column(
+            "script_id", SID, sa.ForeignKey("scripts.id", ondelete="SET NULL"), nullable=True
+        ),
     ]
 
 
@@ -112,9 +114,18 @@ def upgrade() -> None:
         sa.Column("external_number", sa.String(32), nullable=False),
         sa.Column("mwi_account", sa.String(64), nullable=False),
     )
+    # the API's lists of 0001's tables, newest first within an account
+    op.create_index(
+        "ix_call_records_account_start", "call_records", ["account_sid", "start_time", "sid"]
+    )
+    op.create_index(
+        "ix_deliveries_account_created", "deliveries", ["account_sid", "created_at", "id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_account_created", "deliveries")
+    op.drop_index("ix_call_records_account_start", "call_records")
     for name in ("sipaccounts", "rules", "numbers", "scripts", "externalscripts", "api_keys"):
         op.drop_table(name)
     op.drop_table("accounts")

@@ -1,0 +1,137 @@
+"""`/v1/scripts`: hosted XML the engine runs itself, no customer web server needed
+(Voximplant's scenarios), CRUD.
+
+Shape: id, name, body, created_at, updated_at, uri. A name is 1 to 29 letters, digits,
+`-`, `_` or `.` (Voximplant's "less than 30"), unique in the account, because actions
+inside other documents address a hosted script by it (`script:NAME`); a body is under
+128 KB. Every body is checked on write by the engine's own parser and schema
+(engine/document.py), so a document the engine would refuse mid-call is refused here
+instead, with the engine's message naming the line and the attribute (400, 20004).
+
+The body comes as JSON `{"name", "body"}`, as form fields, or, handy with curl, as the
+raw request body with Content-Type `application/xml` or `text/xml` and `?name=` in the
+query (`curl --data-binary @menu.xml -H 'Content-Type: text/xml' …/v1/scripts?name=menu`).
+It is kept as text; the engine parses its UTF-8 encoding. PUT changes the fields given.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, request
+
+from api import rest
+from api.errors import ApiError, invalid, missing
+from api.routing import changed
+from engine.document import parse_uncached
+from engine.errors import DocumentError
+from engine.resources import Script, new_sid
+
+blueprint = Blueprint("scripts", __name__)
+KIND = "script"
+NAME = re.compile(r"[A-Za-z0-9._-]{1,29}")
+MAX_BODY = 128 * 1024
+"""Bytes of the UTF-8 body; a body must be shorter (Voximplant: "less than 128 KB")."""
+XML_TYPES = ("application/xml", "text/xml")
+
+
+def show(row: Script) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "body": row.body,
+        **rest.times(row),
+        "uri": rest.uri(f"/scripts/{row.id}"),
+    }
+
+
+def _fields() -> dict[str, Any]:
+    """JSON or form fields, or a raw XML body with the name in the query string."""
+    if request.mimetype not in XML_TYPES:
+        return rest.body()
+    try:
+        fields: dict[str, Any] = {"body": request.get_data().decode("utf-8")}
+    except UnicodeDecodeError:
+        raise invalid("body", "the XML must be UTF-8 text") from None
+    if "name" in request.args:
+        fields["name"] = request.args["name"]
+    return fields
+
+
+def checked_name(value: Any) -> str:
+    if value is None or value == "":
+        raise missing("name")
+    if not isinstance(value, str) or not NAME.fullmatch(value):
+        raise invalid("name", "1 to 29 letters, digits, '-', '_' or '.' are required")
+    return value
+
+
+def checked_body(value: Any, name: str) -> str:
+    """The body, if the engine would run it: else 400 with the engine's own message."""
+    if value is None or value == "":
+        raise missing("body")
+    if not isinstance(value, str):
+        raise invalid("body", "an XML document as text is required")
+    data = value.encode("utf-8")
+    if len(data) >= MAX_BODY:
+        raise invalid("body", f"{len(data)} bytes; a script must be under {MAX_BODY} bytes")
+    try:
+        parse_uncached(data, f"script:{name}")
+    except DocumentError as exc:
+        raise ApiError(20004, f"body: {exc}") from None
+    return value
+
+
+def _apply(row: Script, fields: dict[str, Any], creating: bool) -> None:
+    if creating or "name" in fields:
+        row.name = checked_name(fields.get("name"))
+    if creating or "body" in fields:
+        row.body = checked_body(fields.get("body"), row.name)
+
+
+def _save(row: Script) -> None:
+    taken = ApiError(20006, f"name: a script named {row.name!r} exists in this account")
+    rest.save(row, taken)
+    changed()
+
+
+def one(row: Script, status: int = 200) -> tuple[dict, int, dict]:
+    return show(row), status, {"ETag": rest.etag(row)}
+
+
+@blueprint.get("/v1/scripts")
+def index() -> dict:
+    return rest.page(rest.scoped(Script), "scripts", "/scripts", show)
+
+
+@blueprint.post("/v1/scripts")
+def create() -> tuple[dict, int, dict]:
+    row = Script(id=new_sid(KIND), account_sid=rest.account_sid())
+    _apply(row, _fields(), creating=True)
+    _save(row)
+    return one(row, 201)
+
+
+@blueprint.get("/v1/scripts/<ident>")
+def read(ident: str) -> tuple[dict, int, dict]:
+    return one(rest.owned(Script, ident, KIND))
+
+
+@blueprint.put("/v1/scripts/<ident>")
+def update(ident: str) -> tuple[dict, int, dict]:
+    row = rest.owned(Script, ident, KIND)
+    rest.check_if_match(row)
+    _apply(row, _fields(), creating=False)
+    rest.touch(row)
+    _save(row)
+    return one(row)
+
+
+@blueprint.delete("/v1/scripts/<ident>")
+def delete(ident: str) -> dict:
+    row = rest.owned(Script, ident, KIND)
+    rest.check_if_match(row)
+    rest.remove(row)
+    changed()
+    return show(row)

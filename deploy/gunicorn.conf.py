@@ -1,0 +1,67 @@
+"""gunicorn settings of `callscript api` (the REST API in production).
+
+`callscript api` starts `gunicorn -c deploy/gunicorn.conf.py 'api.app:create_app()'` with
+its options in CALLSCRIPT_API_* variables, JSON-encoded (Flask's from_prefixed_env decodes
+them so, and a bare value is taken as text here too), so this file also works when gunicorn
+is started by hand or by a unit file.
+
+- workers: CALLSCRIPT_API_WORKERS, 0 (the default) meaning 2 per core + 1.
+- worker class: gthread, THREADS threads per worker. Threads hold keep-alive connections
+  in a poller rather than a whole process, and a request that waits (a sandbox dry run,
+  a switch status asked over Redis) does not stall its worker; but the lists are CPU-bound
+  Python, and threads of one process share its GIL. bench/api.py (64 connections, 5
+  workers, 2 cores): the call-record list at 520-630 requests/s with sync, gthread with 1
+  thread or with 2 (within the noise of a shared machine; 2 threads had the best p99 in
+  the quietest run, 170 ms against 500), 350 with 4 threads.
+- The access log names the path WITHOUT its query string, and neither the Referer nor
+  the Authorization header: `api_key`/`api_auth` travel in the query of a GET (and a
+  browser copies that URL into the Referer of the next page), so no secret is logged.
+- The database is migrated (an empty SQLite) by `callscript api` before gunicorn starts,
+  so workers booting together never race to create the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+from typing import Any
+
+THREADS = 2
+
+
+def setting(name: str, default: Any) -> Any:
+    """CALLSCRIPT_API_<name>: JSON as `callscript api` writes it, else the plain text."""
+    raw = os.environ.get(f"CALLSCRIPT_API_{name}")
+    if raw is None:
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+bind = [str(setting("LISTEN", "127.0.0.1:8000"))]
+workers = int(setting("WORKERS", 0) or 0) or multiprocessing.cpu_count() * 2 + 1
+worker_class = "gthread"
+threads = THREADS
+timeout = 30  # the longest request, a sandbox dry run, is bounded to a few seconds
+graceful_timeout = 30
+keepalive = 5
+backlog = 2048
+control_socket_disable = True  # one per host by default; tests and bench/ run several
+max_requests = 20000  # recycle workers now and then (a slow leak stays bounded)
+max_requests_jitter = 2000
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+def when_ready(server: Any) -> None:
+    """One line on stdout once the sockets are bound (with the real port of :0)."""
+    where = ", ".join(str(listener) for listener in server.LISTENERS)
+    kind = server.cfg.worker_class_str
+    print(f"callscript api: listening on {where} ({server.cfg.workers} {kind} workers)",
+          file=sys.stdout, flush=True)
