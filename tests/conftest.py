@@ -162,18 +162,7 @@ def redis_clean(redis_url):
 def postgres_url():
     """A fresh PostgreSQL database for the session on the local server (127.0.0.1:5432),
     dropped afterwards. CALLSCRIPT_TEST_POSTGRES overrides the server URL."""
-    import os
-    import uuid
+    from tests.services import postgres_database
 
-    import psycopg
-
-    server = os.environ.get(
-        "CALLSCRIPT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    name = "callscript_test_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = server.rsplit("/", 1)[0]
-    yield f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database() as url:
+        yield url

@@ -40,6 +40,8 @@ from typing import IO, Any
 
 import redis
 
+from tests.services import postgres_database
+
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "whsec_" + base64.b64encode(b"pipeline-test-secret-32-bytes!!!").decode()
 
@@ -303,18 +305,6 @@ def emit_event(redis_url: str, callback_url: str, kind: str = "completed") -> di
 def fresh_postgres() -> Iterator[str]:
     """A PostgreSQL database of the test's own, migrated with `callscript db upgrade`, dropped
     afterwards: the session's (``postgres_url``) is shared by tests that count every row."""
-    import psycopg
-
-    server = os.environ.get(
-        "CALLSCRIPT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    name = "callscript_e2e_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://{server.rsplit('/', 1)[0].split('://', 1)[1]}/{name}"
-    try:
+    with postgres_database("callscript_e2e_") as url:
         db_upgrade(url)
         yield url
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -7,11 +7,14 @@ nothing here measures time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +117,22 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait(10)
             self.proc = None
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str = "callscript_test_") -> Iterator[str]:
+    """An empty PostgreSQL database of the caller's own on the local server (127.0.0.1:5432,
+    or CALLSCRIPT_TEST_POSTGRES), as a psycopg 3 URL; dropped afterwards."""
+    import psycopg
+
+    server = os.environ.get(
+        "CALLSCRIPT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    name = prefix + uuid.uuid4().hex[:12]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://{server.rsplit('/', 1)[0].split('://', 1)[1]}/{name}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

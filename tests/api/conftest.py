@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import uuid
 
-import psycopg
 import pytest
 
 from api import credentials
@@ -19,24 +18,19 @@ from api.app import create_app
 from engine import migrations
 from engine.storage import make_engine
 from tests.api.client import AUTH_METHODS, ApiClient
+from tests.services import postgres_database
 
 _counter = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def migrated_postgres(postgres_url):
+def migrated_postgres():
     """A PostgreSQL database of the API tests' own (other tests count rows in theirs)."""
-    server = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    name = "callscript_api_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = postgres_url.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    migrations.upgrade_engine(engine)
-    engine.dispose()
-    yield url
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database("callscript_api_") as url:
+        engine = make_engine(url)
+        migrations.upgrade_engine(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

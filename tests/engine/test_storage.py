@@ -15,7 +15,6 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -41,6 +40,7 @@ from engine.storage import (
     save_call_record,
     to_utc,
 )
+from tests.services import postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,15 +57,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 @pytest.fixture
-def fresh_postgres(postgres_url):
-    """An empty PostgreSQL database of this test's own, on the fixture's server."""
-    server = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    name = "callscript_t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield server.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def fresh_postgres():
+    """An empty PostgreSQL database of this test's own (a plain postgresql:// URL, as an
+    operator would write it)."""
+    with postgres_database("callscript_t_") as url:
+        yield url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
