@@ -12,8 +12,8 @@ from typing import Any
 from flask import Blueprint
 
 from api import rest
-from api.routing import changed
-from engine.resources import ExternalScript, new_sid
+from api.crud import Collection
+from engine.resources import ExternalScript
 
 blueprint = Blueprint("externalscripts", __name__)
 KIND = "externalscript"
@@ -42,44 +42,5 @@ def _apply(row: ExternalScript, fields: dict[str, Any], creating: bool) -> None:
         row.name = rest.text_field("name", fields.get("name"), 64)
 
 
-def one(row: ExternalScript, status: int = 200) -> tuple[dict, int, dict]:
-    return show(row), status, {"ETag": rest.etag(row)}
-
-
-@blueprint.get("/v1/externalscripts")
-def index() -> dict:
-    return rest.page(rest.scoped(ExternalScript), "externalscripts", "/externalscripts", show)
-
-
-@blueprint.post("/v1/externalscripts")
-def create() -> tuple[dict, int, dict]:
-    row = ExternalScript(id=new_sid(KIND), account_sid=rest.account_sid())
-    _apply(row, rest.body(), creating=True)
-    rest.save(row)
-    changed()
-    return one(row, 201)
-
-
-@blueprint.get("/v1/externalscripts/<ident>")
-def read(ident: str) -> tuple[dict, int, dict]:
-    return one(rest.owned(ExternalScript, ident, KIND))
-
-
-@blueprint.put("/v1/externalscripts/<ident>")
-def update(ident: str) -> tuple[dict, int, dict]:
-    row = rest.owned(ExternalScript, ident, KIND)
-    rest.check_if_match(row)
-    _apply(row, rest.body(), creating=False)
-    rest.touch(row)
-    rest.save(row)
-    changed()
-    return one(row)
-
-
-@blueprint.delete("/v1/externalscripts/<ident>")
-def delete(ident: str) -> dict:
-    row = rest.owned(ExternalScript, ident, KIND)
-    rest.check_if_match(row)
-    rest.remove(row)
-    changed()
-    return show(row)
+COLLECTION = Collection(ExternalScript, KIND, "externalscripts", show, _apply)
+COLLECTION.register(blueprint)

@@ -19,8 +19,8 @@ from typing import Any
 from flask import Blueprint
 
 from api import rest
+from api.crud import Collection
 from api.errors import invalid
-from api.routing import changed
 from api.targets import apply_target, show_target
 from engine.callbacks import parse_events
 from engine.resources import Number
@@ -58,7 +58,7 @@ def events_of(value: Any) -> list[str]:
         raise invalid(field, str(exc)) from None
 
 
-def _apply(row: Number, fields: dict[str, Any]) -> None:
+def _apply(row: Number, fields: dict[str, Any], _creating: bool) -> None:
     apply_target(row, fields)
     if "fallback_url" in fields:
         row.fallback_url = rest.checked_url("fallback_url", fields["fallback_url"], False)
@@ -77,26 +77,5 @@ def _apply(row: Number, fields: dict[str, Any]) -> None:
         row.status_callback_format = text
 
 
-def one(row: Number) -> tuple[dict, int, dict]:
-    return show(row), 200, {"ETag": rest.etag(row)}
-
-
-@blueprint.get("/v1/numbers")
-def index() -> dict:
-    return rest.page(rest.scoped(Number), "numbers", "/numbers", show)
-
-
-@blueprint.get("/v1/numbers/<ident>")
-def read(ident: str) -> tuple[dict, int, dict]:
-    return one(rest.owned(Number, ident, KIND))
-
-
-@blueprint.put("/v1/numbers/<ident>")
-def update(ident: str) -> tuple[dict, int, dict]:
-    row = rest.owned(Number, ident, KIND)
-    rest.check_if_match(row)
-    _apply(row, rest.body())
-    rest.touch(row)
-    rest.save(row)
-    changed()
-    return one(row)
+COLLECTION = Collection(Number, KIND, "numbers", show, _apply)
+COLLECTION.register(blueprint, ("list", "read", "update"))  # the operator assigns numbers

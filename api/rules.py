@@ -18,11 +18,12 @@ from flask import Blueprint
 from sqlalchemy import func, select
 
 from api import rest
+from api.crud import Collection
 from api.errors import ApiError
 from api.routing import changed
 from api.targets import apply_target, show_target
 from engine.patterns import compile_rule
-from engine.resources import Rule, new_sid
+from engine.resources import Rule
 
 blueprint = Blueprint("rules", __name__)
 KIND = "rule"
@@ -50,6 +51,12 @@ def pattern_of(value: Any) -> str:
 
 
 def _apply(row: Rule, fields: dict[str, Any], creating: bool) -> None:
+    """The fields given; a new rule goes last."""
+    if creating:
+        last = rest.session().scalar(
+            select(func.max(Rule.position)).where(Rule.account_sid == row.account_sid)
+        )
+        row.position = 0 if last is None else last + 1
     if creating or "pattern" in fields:
         row.pattern = pattern_of(fields.get("pattern"))
     if creating or "name" in fields:
@@ -63,26 +70,8 @@ def ordered() -> Any:
     return query.order_by(Rule.position, Rule.created_at, Rule.id)
 
 
-def one(row: Rule, status: int = 200) -> tuple[dict, int, dict]:
-    return show(row), status, {"ETag": rest.etag(row)}
-
-
-@blueprint.get("/v1/rules")
-def index() -> dict:
-    return rest.page(ordered(), "rules", "/rules", show)
-
-
-@blueprint.post("/v1/rules")
-def create() -> tuple[dict, int, dict]:
-    row = Rule(id=new_sid(KIND), account_sid=rest.account_sid())
-    _apply(row, rest.body(), creating=True)
-    last = rest.session().scalar(
-        select(func.max(Rule.position)).where(Rule.account_sid == row.account_sid)
-    )
-    row.position = 0 if last is None else last + 1
-    rest.save(row)
-    changed()
-    return one(row, 201)
+COLLECTION = Collection(Rule, KIND, "rules", show, _apply, query=ordered)
+COLLECTION.register(blueprint)
 
 
 def _ids(value: Any) -> list[str]:
@@ -108,28 +97,3 @@ def reorder() -> dict:
     rest.session().commit()
     changed()
     return rest.page(ordered(), "rules", "/rules", show)
-
-
-@blueprint.get("/v1/rules/<ident>")
-def read(ident: str) -> tuple[dict, int, dict]:
-    return one(rest.owned(Rule, ident, KIND))
-
-
-@blueprint.put("/v1/rules/<ident>")
-def update(ident: str) -> tuple[dict, int, dict]:
-    row = rest.owned(Rule, ident, KIND)
-    rest.check_if_match(row)
-    _apply(row, rest.body(), creating=False)
-    rest.touch(row)
-    rest.save(row)
-    changed()
-    return one(row)
-
-
-@blueprint.delete("/v1/rules/<ident>")
-def delete(ident: str) -> dict:
-    row = rest.owned(Rule, ident, KIND)
-    rest.check_if_match(row)
-    rest.remove(row)
-    changed()
-    return show(row)

@@ -22,11 +22,11 @@ from typing import Any
 from flask import Blueprint, request
 
 from api import rest
+from api.crud import Collection
 from api.errors import ApiError, invalid, missing
-from api.routing import changed
 from engine.document import parse_uncached
 from engine.errors import DocumentError
-from engine.resources import Script, new_sid
+from engine.resources import Script
 
 blueprint = Blueprint("scripts", __name__)
 KIND = "script"
@@ -90,48 +90,9 @@ def _apply(row: Script, fields: dict[str, Any], creating: bool) -> None:
         row.body = checked_body(fields.get("body"), row.name)
 
 
-def _save(row: Script) -> None:
-    taken = ApiError(20006, f"name: a script named {row.name!r} exists in this account")
-    rest.save(row, taken)
-    changed()
+def _taken(row: Script) -> ApiError:
+    return ApiError(20006, f"name: a script named {row.name!r} exists in this account")
 
 
-def one(row: Script, status: int = 200) -> tuple[dict, int, dict]:
-    return show(row), status, {"ETag": rest.etag(row)}
-
-
-@blueprint.get("/v1/scripts")
-def index() -> dict:
-    return rest.page(rest.scoped(Script), "scripts", "/scripts", show)
-
-
-@blueprint.post("/v1/scripts")
-def create() -> tuple[dict, int, dict]:
-    row = Script(id=new_sid(KIND), account_sid=rest.account_sid())
-    _apply(row, _fields(), creating=True)
-    _save(row)
-    return one(row, 201)
-
-
-@blueprint.get("/v1/scripts/<ident>")
-def read(ident: str) -> tuple[dict, int, dict]:
-    return one(rest.owned(Script, ident, KIND))
-
-
-@blueprint.put("/v1/scripts/<ident>")
-def update(ident: str) -> tuple[dict, int, dict]:
-    row = rest.owned(Script, ident, KIND)
-    rest.check_if_match(row)
-    _apply(row, _fields(), creating=False)
-    rest.touch(row)
-    _save(row)
-    return one(row)
-
-
-@blueprint.delete("/v1/scripts/<ident>")
-def delete(ident: str) -> dict:
-    row = rest.owned(Script, ident, KIND)
-    rest.check_if_match(row)
-    rest.remove(row)
-    changed()
-    return show(row)
+COLLECTION = Collection(Script, KIND, "scripts", show, _apply, fields=_fields, conflict=_taken)
+COLLECTION.register(blueprint)

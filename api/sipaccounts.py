@@ -29,8 +29,9 @@ from flask import Blueprint, current_app
 from sqlalchemy import select
 
 from api import rest, switch
+from api.crud import Collection
 from api.errors import ApiError, invalid, missing
-from engine.resources import SipAccount, new_sid
+from engine.resources import SipAccount
 
 blueprint = Blueprint("sipaccounts", __name__)
 KIND = "sipaccount"
@@ -129,59 +130,25 @@ def _apply(row: SipAccount, data: dict[str, Any], creating: bool) -> None:
                                    "a SIP user, or user@domain")
 
 
-def one(row: SipAccount, status: int = 200) -> tuple[dict, int, dict]:
-    return show(row), status, {"ETag": rest.etag(row)}
-
-
-@blueprint.get("/v1/sipaccounts")
-def index() -> dict:
-    return rest.page(rest.scoped(SipAccount), "sipaccounts", "/sipaccounts", show)
-
-
-@blueprint.post("/v1/sipaccounts")
-def create() -> tuple[dict, int, dict]:
-    row = SipAccount(id=new_sid(KIND), account_sid=rest.account_sid())
-    _apply(row, rest.body(), creating=True)
-    rest.save(row, taken_error(row.username))
-    return one(row, 201)
-
-
-@blueprint.get("/v1/sipaccounts/<ident>")
-def read(ident: str) -> tuple[dict, int, dict]:
-    return one(rest.owned(SipAccount, ident, KIND))
-
-
-@blueprint.put("/v1/sipaccounts/<ident>")
-def update(ident: str) -> tuple[dict, int, dict]:
-    row = rest.owned(SipAccount, ident, KIND)
-    rest.check_if_match(row)
-    _apply(row, rest.body(), creating=False)
-    rest.touch(row)
-    rest.save(row, taken_error(row.username))
-    return one(row)
-
-
-@blueprint.delete("/v1/sipaccounts/<ident>")
-def delete(ident: str) -> dict:
-    row = rest.owned(SipAccount, ident, KIND)
-    rest.check_if_match(row)
-    rest.remove(row)
-    return show(row)
+COLLECTION = Collection(
+    SipAccount, KIND, "sipaccounts", show, _apply, conflict=lambda row: taken_error(row.username)
+)  # routing too: a call from a SIP user is routed by its account's rules
+COLLECTION.register(blueprint)
 
 
 @blueprint.post("/v1/sipaccounts/<ident>/password")
 def password(ident: str) -> tuple[dict, int, dict]:
     """A new generated password; the old one stops working at the phone's next REGISTER."""
-    row = rest.owned(SipAccount, ident, KIND)
+    row = COLLECTION.get(ident)
     row.password = new_password()
     rest.touch(row)
     rest.save(row)
-    return one(row)
+    return COLLECTION.one(row)
 
 
 @blueprint.get("/v1/sipaccounts/<ident>/status")
 def status(ident: str) -> dict:
-    row = rest.owned(SipAccount, ident, KIND)
+    row = COLLECTION.get(ident)
     domain = current_app.config["SIP_DOMAIN"]
     result = switch.ask("registration", user=row.username, domain=domain)
     return {"id": row.id, "username": row.username, "domain": domain, **result,
