@@ -72,12 +72,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _limiter(app: Flask) -> Limiter:
-    """Per-account limits (per address before authentication), shared through Redis."""
+    """Per-account limits (per address before authentication), shared through Redis.
+
+    One budget per account across every route (an application limit; a default limit
+    would give each route a budget of its own). The fixed window is one counter per
+    account and one Redis round trip per request (a script incrementing it); the moving
+    window is one round trip too but keeps a timestamp per request allowed in a list."""
     redis = app.config.get("REDIS")
     return Limiter(
         lambda: g.get("account_sid") or get_remote_address(),
         app=app,
-        default_limits=[app.config["RATE_LIMIT"]],
+        application_limits=[app.config["RATE_LIMIT"]],
+        strategy="fixed-window",
         storage_uri=redis or "memory://",
         headers_enabled=False,  # X-RateLimit-*: two more Redis round trips on every request
         key_prefix="callscript:limits",

@@ -5,8 +5,9 @@
 3. `?api_key=…&api_auth=…` on a GET, so the API can be explored from a browser's address
    bar (deploy/gunicorn.conf.py logs paths without their query string, so never the secret).
 
-A checked key is remembered for a few seconds (its secret's hash, not the secret), so a
-burst of requests does one database read, and a revoked key stops within CACHE_SECONDS.
+A checked key (its secret's hash, not the secret) or token's key is remembered for a few
+seconds, so a burst of requests does one database read, and a revoked key stops within
+CACHE_SECONDS.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import base64
 import binascii
 import hmac
 import time
+from collections.abc import Callable
 
 from flask import current_app, g, request
 
@@ -33,22 +35,30 @@ def _key() -> bytes:
     return key
 
 
-def _cache() -> dict[tuple[str, str], tuple[str | None, float]]:
+def _cache() -> dict[tuple[str, str | None], tuple[str | None, float]]:
     return current_app.extensions.setdefault("callscript.auth_cache", {})
+
+
+def _remembered(key: tuple[str, str | None], look_up: Callable[[], str | None]) -> str | None:
+    """`look_up()` (a database read) for `key`, remembered CACHE_SECONDS: a cached request
+    opens no database session at all."""
+    cache, now = _cache(), time.monotonic()
+    found = cache.get(key)
+    if found and found[1] > now:
+        return found[0]
+    account = look_up()
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (account, now + CACHE_SECONDS)
+    return account
 
 
 def account_for_key(key_sid: str, secret: str) -> str | None:
     """The account of an active API key with this secret, through a short cache."""
     digest = credentials.keyed_hash(_key(), secret)
-    cache, now = _cache(), time.monotonic()
-    found = cache.get((key_sid, digest))
-    if found and found[1] > now:
-        return found[0]
-    account = credentials.check_key(session(), _key(), key_sid, secret)
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[(key_sid, digest)] = (account, now + CACHE_SECONDS)
-    return account
+    return _remembered(
+        (key_sid, digest), lambda: credentials.check_key(session(), _key(), key_sid, secret)
+    )
 
 
 def basic_credentials() -> tuple[str, str] | None:
@@ -64,7 +74,9 @@ def basic_credentials() -> tuple[str, str] | None:
 
 def _bearer(token: str) -> str:
     key_sid = credentials.read_token(_key(), token)
-    account = key_sid and credentials.active_key_account(session(), key_sid)
+    account = key_sid and _remembered(
+        (key_sid, None), lambda: credentials.active_key_account(session(), key_sid)
+    )
     if not account:
         raise ApiError(20103)
     return account

@@ -3,26 +3,33 @@
 Both run under gunicorn with the production settings (deploy/gunicorn.conf.py, the same
 worker count and class, access log on), one after the other on 127.0.0.1, each loaded by
 a separate process: `wrk` when installed (Debian package `wrk`), else an aiohttp client of
-this module in its own process. The list is `GET /v1/calls?page_size=N` with HTTP Basic
-credentials (checked keys are cached, api/auth.py) over an account holding `--rows` call
-records in a SQLite file in a temporary directory (or a fresh PostgreSQL database with
-`--postgres SERVER_URL`); rate limits are shared through a Redis of the bench's own, as in
-production (`--limiter memory` for per-process limits). The limit is `--rate-limit`,
-1000000/second by default, so it never caps the figure; `--rate-limit 100/second` (the
-API's default) shows the 429s an account gets past it. One JSON line per worker class:
-requests/s, p50 and p99 of both, and list/ceiling.
+this module in its own process. The list is `GET /v1/calls?page_size=N` (or `--list
+externalscripts`) with HTTP Basic credentials (checked keys are cached, api/auth.py) over
+an account holding `--rows` call records and as many external scripts, in a SQLite file
+in a temporary directory (or a fresh PostgreSQL database with `--postgres SERVER_URL`);
+rate limits are shared through a Redis of the bench's own, as in production (`--limiter
+memory` for per-process limits). The limit is `--rate-limit`, 1000000/second by default,
+so it never caps the figure; `--rate-limit 100/second` (the API's default) shows the 429s
+an account gets past it. `--root` also measures `GET /v1/`: authentication and the rate
+limit with no database, the ceiling of any authenticated request. One JSON line per
+worker class: requests/s, p50 and p99 of each, and their ratios to the ceiling.
 
-    python -m bench.api                                  # gthread, 64 connections, 10 s
-    python -m bench.api --worker-class sync,gthread --duration 20
+    python -m bench.api --root                           # the config's class, 64 connections
+    python -m bench.api --worker-class sync,gthread:2 --duration 20
     python -m bench.api --postgres postgresql://postgres@127.0.0.1:5432/postgres
 
-On a 2-core machine (wrk, 64 connections, 5 workers, 1,000 records, 20 per page), in
-its quietest run: the list at 630 requests/s (p99 170 ms) with the configured gthread,
-against a ceiling of 4,100 (p99 107 ms): a ratio of 0.15, so the goal of 0.5 is not met.
-Worker CPU per request: 0.47 ms for hello, 0.95 ms for `GET /v1/` (authentication and the
-Redis rate limit alone: already 0.49x), 3.8 ms for the list (SQLAlchemy ORM rows, an
-ORDER BY that sorts every record of the account for lack of an index, 20 rows shaped
-and encoded).
+On a 2-core machine shared with wrk (64 connections, 5 sync workers, 1,000 records, 20 per
+page), three runs: the call-record list at 1,160-1,220 requests/s, p99 58-92 ms, against
+a ceiling of 4,920-5,040 (p99 21-23 ms): a ratio of 0.23-0.25; `/v1/externalscripts` the
+same (1,210, 0.24). The goal (0.5, p99 under 50 ms) is not met, and cannot be with this
+stack on this machine: `GET /v1/`, which reads no database, reaches only 0.42-0.43.
+Worker CPU per request (ms): hello 0.34; `GET /v1/` 0.43 with the limiter disabled, 0.65
+with flask-limiter counting in memory, 0.83 on Redis (and 0.06 in redis-server); the list
+1.18 with the limiter disabled, 1.47 on Redis (two indexed queries on plain rows, 20 rows
+shaped, 9.5 KB of JSON). A list at 0.5 would have to cost what `GET /v1/` costs before it
+reads anything. And at 64 connections the mean latency is 64 / throughput (52 ms at 1,220
+requests/s), so a p99 under 50 ms needs more than 1,300 requests/s. On PostgreSQL (same
+machine, server included) the list runs at 670 requests/s.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import base64
 import json
 import os
 import re
+import runpy
 import shutil
 import signal
 import subprocess
@@ -48,11 +56,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `python bench/api.py` must import the api package, not this
 
 from flask import Flask  # noqa: E402
-from sqlalchemy import text  # noqa: E402
 
 from tests.services import free_port, wait_for  # noqa: E402
 
 CONF = ROOT / "deploy" / "gunicorn.conf.py"
+HELLO, API = "bench.api:hello_app()", "api.app:create_app()"
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -67,12 +75,11 @@ def hello_app() -> Flask:
     return app
 
 
-def seed(database: str, rows: int, index: bool) -> str:
-    """Migrate, make an account holding `rows` call records; its Basic header.
-
-    `index`: add an index on (account_sid, start_time, sid), which the schema lacks, to
-    show what it saves (the list sorts every record of the account without it)."""
+def seed(database: str, rows: int) -> str:
+    """Migrate, make an account holding `rows` call records and `rows` external scripts;
+    its Basic header."""
     from api import credentials
+    from engine.resources import ExternalScript, new_sid
     from engine.storage import open_database, save_call_record
 
     db = open_database(database)
@@ -86,14 +93,20 @@ def seed(database: str, rows: int, index: bool) -> str:
                 f"{n // 60 % 60:02d}:{n % 60:02d}Z",
                 "duration": n % 300, "hangup_cause": "NORMAL_CLEARING",
                 "urls": ["https://scripts.example.com/voice"], "verbs": ["Answer", "Speak"]})
+            session.add(ExternalScript(
+                id=new_sid("externalscript"), account_sid=key.account_sid, name=f"ivr {n}",
+                url=f"https://scripts.example.com/voice/{n}", method="POST"))
         session.commit()
-    if index:
-        with db.engine.begin() as connection:
-            connection.execute(text("CREATE INDEX ix_bench_calls_account_start "
-                                    "ON call_records (account_sid, start_time, sid)"))
     db.close()
     pair = f"{key.api_key}:{key.api_secret}".encode()
     return "Basic " + base64.b64encode(pair).decode()
+
+
+def configured_class() -> str:
+    """The config's worker class, as `--worker-class` takes it (gthread:THREADS)."""
+    conf = runpy.run_path(str(CONF))
+    threads = conf.get("threads", 1)
+    return conf["worker_class"] + (f":{threads}" if conf["worker_class"] == "gthread" else "")
 
 
 def serve(app: str, env: dict[str, str], kind: str, workers: int, log: Path):
@@ -104,10 +117,11 @@ def serve(app: str, env: dict[str, str], kind: str, workers: int, log: Path):
     env = {**env, "CALLSCRIPT_API_LISTEN": json.dumps(f"127.0.0.1:{port}"),
            "CALLSCRIPT_API_WORKERS": json.dumps(workers)}
     worker_class, _, threads = kind.partition(":")
-    extra = ["--threads", threads] if threads else []
+    threads = threads or "1"  # gunicorn runs "sync" with more threads as gthread
     out = log.open("w")
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(CONF),
-                             "--worker-class", worker_class, *extra, app], cwd=ROOT, env=env,
+                             "--worker-class", worker_class, "--threads", threads, app],
+                            cwd=ROOT, env=env,
                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     wait_for(lambda: log.read_text().count("Booting worker") >= workers
              or proc.poll() is not None, 60)
@@ -209,26 +223,26 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     database, drop = make_database(args, tmp)
     redis_proc, redis_url = start_redis(tmp) if args.limiter == "redis" else (None, None)
     try:
-        header = seed(database, args.rows, args.index)
+        header = seed(database, args.rows)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIPT")}
         env.update({"CALLSCRIPT_API_DATABASE": json.dumps(database),
                     "CALLSCRIPT_API_REDIS": json.dumps(redis_url),
                     "CALLSCRIPT_API_RATE_LIMIT": json.dumps(args.rate_limit)})
-        path = f"/v1/calls?page_size={args.page_size}"
-        for kind in args.worker_class.split(","):
-            hello = measure("bench.api:hello_app()", "/hello", None, env, kind, args,
-                            tmp / "hello.log")
-            listed = measure("api.app:create_app()", path, header, env, kind, args,
-                             tmp / "api.log")
+        path = f"/v1/{args.list}?page_size={args.page_size}"
+        for kind in (args.worker_class or configured_class()).split(","):
+            hello = measure(HELLO, "/hello", None, env, kind, args, tmp / "hello.log")
+            root = args.root and measure(API, "/v1/", header, env, kind, args, tmp / "api.log")
+            listed = measure(API, path, header, env, kind, args, tmp / "api.log")
             print(json.dumps({
                 "bench": "api", "worker_class": kind, "workers": args.workers,
                 "connections": args.connections, "duration_s": args.duration,
                 "load": "wrk" if shutil.which("wrk") else "aiohttp",
                 "database": database.split(":", 1)[0], "limiter": args.limiter,
-                "rate_limit": args.rate_limit, "rows": args.rows, "index": args.index,
+                "rate_limit": args.rate_limit, "rows": args.rows,
                 "loadavg_1m": round(os.getloadavg()[0], 2), "list": {"path": path, **listed},
-                "hello": hello, "ratio": round(listed["requests_per_s"]
-                                               / hello["requests_per_s"], 3)}), flush=True)
+                "hello": hello, "ratio": ratio(listed, hello),
+                **({"root": root, "root_ratio": ratio(root, hello)} if root else {})}),
+                flush=True)
     finally:
         if redis_proc is not None:
             redis_proc.terminate()
@@ -236,19 +250,27 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         drop()
 
 
+def ratio(measured: dict[str, Any], ceiling: dict[str, Any]) -> float:
+    return round(measured["requests_per_s"] / ceiling["requests_per_s"], 3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.api")
-    parser.add_argument("--worker-class", default="gthread",
-                        help="comma-separated classes, gthread:N for N threads: sync,gthread:1")
+    parser.add_argument("--worker-class", default="",
+                        help="comma-separated classes, gthread:N for N threads: sync,gthread:2 "
+                        "(default: the config's)")
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1,
                         help="gunicorn workers (default as the config's: 2 per core + 1)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--rows", type=int, default=1000, help="call records of the account")
+    parser.add_argument("--rows", type=int, default=1000,
+                        help="call records, and external scripts, of the account")
+    parser.add_argument("--list", choices=["calls", "externalscripts"], default="calls")
+    parser.add_argument("--root", action="store_true",
+                        help="also GET /v1/: authentication and the rate limit, no database")
     parser.add_argument("--page-size", type=int, default=20)
     parser.add_argument("--rate-limit", default="1000000/second")
     parser.add_argument("--limiter", choices=["redis", "memory"], default="redis")
-    parser.add_argument("--index", action="store_true", help="add the index the list lacks")
     parser.add_argument("--postgres", default=None, help="a PostgreSQL server URL")
     parser.add_argument("--load", help=argparse.SUPPRESS)  # the fallback generator's process
     args = parser.parse_args()

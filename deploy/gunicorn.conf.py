@@ -6,13 +6,17 @@ them so, and a bare value is taken as text here too), so this file also works wh
 is started by hand or by a unit file.
 
 - workers: CALLSCRIPT_API_WORKERS, 0 (the default) meaning 2 per core + 1.
-- worker class: gthread, THREADS threads per worker. Threads hold keep-alive connections
-  in a poller rather than a whole process, and a request that waits (a sandbox dry run,
-  a switch status asked over Redis) does not stall its worker; but the lists are CPU-bound
-  Python, and threads of one process share its GIL. bench/api.py (64 connections, 5
-  workers, 2 cores): the call-record list at 520-630 requests/s with sync, gthread with 1
-  thread or with 2 (within the noise of a shared machine; 2 threads had the best p99 in
-  the quietest run, 170 ms against 500), 350 with 4 threads.
+- worker class: sync, one request at a time per worker process. The API is CPU-bound
+  Python: threads of one process share its GIL, so gthread only adds thread switches and
+  lets one worker take more connections than it can serve (they wait in its queue rather
+  than in the kernel's, shared by all workers). bench/api.py (64 connections, 2 cores,
+  wrk on the same cores), the call-record list: sync 1,140-1,230 requests/s with p99
+  58-92 ms at 3 or 5 workers; gthread with 2 threads 1,090-1,130 and p99 130-240 ms
+  (hello: sync 4,500-5,200, gthread 3,850-4,750).
+  The longest waits (a sandbox dry run, bounded to 5 s; a switch status asked over
+  Redis, 2 s) hold one worker of several. Sync workers do not keep connections alive and
+  should not face slow clients directly: the default listen address is loopback, behind
+  a buffering proxy (nginx) when exposed.
 - The access log names the path WITHOUT its query string, and neither the Referer nor
   the Authorization header: `api_key`/`api_auth` travel in the query of a GET (and a
   browser copies that URL into the Referer of the next page), so no secret is logged.
@@ -28,8 +32,6 @@ import os
 import sys
 from typing import Any
 
-THREADS = 2
-
 
 def setting(name: str, default: Any) -> Any:
     """CALLSCRIPT_API_<name>: JSON as `callscript api` writes it, else the plain text."""
@@ -44,11 +46,10 @@ def setting(name: str, default: Any) -> Any:
 
 bind = [str(setting("LISTEN", "127.0.0.1:8000"))]
 workers = int(setting("WORKERS", 0) or 0) or multiprocessing.cpu_count() * 2 + 1
-worker_class = "gthread"
-threads = THREADS
+worker_class = "sync"
+threads = 1  # more would make gunicorn run gthread instead
 timeout = 30  # the longest request, a sandbox dry run, is bounded to a few seconds
 graceful_timeout = 30
-keepalive = 5
 backlog = 2048
 control_socket_disable = True  # one per host by default; tests and bench/ run several
 max_requests = 20000  # recycle workers now and then (a slow leak stays bounded)
