@@ -19,7 +19,6 @@ import logging
 from typing import Any
 
 from flask import Blueprint, current_app
-from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import Select, bindparam, select
@@ -28,6 +27,7 @@ from sqlalchemy.orm import selectinload
 from api import records, rest
 from api.errors import ApiError
 from api.records import masked
+from api.routing import redis_client
 from engine.delivery import QUEUE
 from engine.models import Attempt, Delivery, DeliveryStatus
 from engine.worker import replay as replay_deliveries
@@ -112,13 +112,9 @@ def read(ident: str) -> dict:
 
 def _queue() -> Queue:
     """The worker's RQ queue on the API's Redis; 503 when there is none or it is away."""
-    url = current_app.config.get("REDIS")
-    if not url:
-        raise ApiError(20503, "replaying needs Redis: start the API with --redis")
-    connection = current_app.extensions.get("callscript.rq_redis")
+    connection = redis_client()
     if connection is None:
-        connection = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-        current_app.extensions["callscript.rq_redis"] = connection
+        raise ApiError(20503, "replaying needs Redis: start the API with --redis")
     try:
         connection.ping()
     except RedisError as exc:

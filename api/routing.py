@@ -17,14 +17,16 @@ CHANNEL = "callscript:routing"
 log = logging.getLogger(__name__)
 
 
-def _client() -> Redis | None:
+def redis_client() -> Redis | None:
+    """The app's one Redis client (publishing, switch requests, replays), or None without
+    --redis. Reads may wait up to 5 s: a switch request blocks 2 s for its reply."""
     url = current_app.config.get("REDIS")
     if not url:
         return None
     client = current_app.extensions.get("callscript.redis")
     if client is None:
         client = current_app.extensions["callscript.redis"] = Redis.from_url(
-            url, socket_timeout=2, socket_connect_timeout=2
+            url, socket_timeout=5, socket_connect_timeout=2
         )
     return client
 
@@ -32,7 +34,7 @@ def _client() -> Redis | None:
 def changed() -> None:
     """Publish that routing changed; a Redis that is away is logged, not an API error
     (the write is committed, and engines also reload on their timer)."""
-    client = _client()
+    client = redis_client()
     if client is None:
         return
     try:

@@ -14,11 +14,11 @@ import time
 import uuid
 from typing import Any
 
-from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 
 from api.errors import ApiError
+from api.routing import redis_client
 from engine.switch_requests import REPLIES, REQUESTS
 
 log = logging.getLogger(__name__)
@@ -27,13 +27,9 @@ TIMEOUT = 2.0
 
 
 def _client() -> Redis:
-    url = current_app.config.get("REDIS")
-    if not url:
-        raise ApiError(20503, "no Redis is configured: switch requests go through an engine")
-    client = current_app.extensions.get("callscript.switch_redis")
+    client = redis_client()
     if client is None:
-        client = current_app.extensions["callscript.switch_redis"] = Redis.from_url(
-            url, socket_timeout=TIMEOUT + 2, socket_connect_timeout=TIMEOUT)
+        raise ApiError(20503, "no Redis is configured: switch requests go through an engine")
     return client
 
 

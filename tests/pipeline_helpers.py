@@ -273,28 +273,44 @@ def sid_of(uuid: str) -> str:
     return "CA" + uuid.replace("-", "")
 
 
-def emit_event(redis_url: str, callback_url: str, kind: str = "completed") -> dict[str, Any]:
-    """Put one event in the stream as the engine does (contract: field ``e``, JSON)."""
+def status_event(
+    url: str,
+    kind: str = "completed",
+    fmt: str = "form",
+    method: str = "POST",
+    events: tuple[str, ...] = ("all",),
+    record: dict | None = None,
+    account_sid: str = "AC" + "0" * 32,
+) -> dict[str, Any]:
+    """One status event of a new call, as the engine appends it (contract: field ``e``)."""
     sid = "CA" + uuid.uuid4().hex
     params = {
         "CallSid": sid,
-        "AccountSid": "AC" + "0" * 32,
+        "AccountSid": account_sid,
+        "From": "+15550001111",
+        "To": "+15550002222",
         "CallStatus": kind,
         "StatusCallbackEvent": kind,
         "SequenceNumber": "0",
+        "CallbackSource": "call-progress-events",
     }
-    event = {
+    return {
         "id": uuid.uuid4().hex,
         "type": kind,
         "call_sid": sid,
-        "account_sid": params["AccountSid"],
+        "account_sid": account_sid,
         "parent_call_sid": None,
         "sequence": 0,
         "timestamp": "Mon, 23 Nov 2026 12:00:00 +0000",
-        "callback": {"url": callback_url, "method": "POST", "events": ["all"], "format": "form"},
+        "callback": {"url": url, "method": method, "events": list(events), "format": fmt},
         "params": params,
-        "record": None,
+        "record": record,
     }
+
+
+def emit_event(redis_url: str, callback_url: str, kind: str = "completed") -> dict[str, Any]:
+    """Put one event in the stream as the engine does."""
+    event = status_event(callback_url, kind)
     client = redis.Redis.from_url(redis_url)
     client.xadd("callscript:events", {"e": json.dumps(event)})
     client.close()

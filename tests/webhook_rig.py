@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from sqlalchemy import select
 
 from engine.samples import ScriptServer
 from engine.storage import Attempt, Delivery, make_engine, open_database
+from tests.pipeline_helpers import status_event
 
 NEW = "whsec_" + base64.b64encode(b"n" * 32).decode()
 OLD = "whsec_" + base64.b64encode(b"o" * 32).decode()
@@ -111,29 +111,7 @@ class Pipeline:
         record: dict | None = None,
         account_sid: str = "AC" + "0" * 32,
     ) -> dict:
-        sid = "CA" + uuid.uuid4().hex
-        params = {
-            "CallSid": sid,
-            "AccountSid": account_sid,
-            "From": "+15550001111",
-            "To": "+15550002222",
-            "CallStatus": kind,
-            "StatusCallbackEvent": kind,
-            "SequenceNumber": "0",
-            "CallbackSource": "call-progress-events",
-        }
-        event = {
-            "id": uuid.uuid4().hex,
-            "type": kind,
-            "call_sid": sid,
-            "account_sid": params["AccountSid"],
-            "parent_call_sid": None,
-            "sequence": 0,
-            "timestamp": "Mon, 23 Nov 2026 12:00:00 +0000",
-            "callback": {"url": url, "method": method, "events": list(events), "format": fmt},
-            "params": params,
-            "record": record,
-        }
+        event = status_event(url, kind, fmt, method, events, record, account_sid)
         redis.Redis.from_url(self.redis_url).xadd("callscript:events", {"e": json.dumps(event)})
         return event
 
