@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
 from api.auth import authenticate
 from api.errors import BY_STATUS, ApiError
+from api.jsonprovider import OrjsonProvider
+from api.ratelimit import RateLimit
 from engine.storage import open_database
 
 log = logging.getLogger(__name__)
@@ -53,15 +51,16 @@ BLUEPRINTS = (
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.config.update(DEFAULTS)
     if config is None:
         app.config.from_prefixed_env("CALLSCRIPT_API")
     else:
         app.config.update(config)
-    app.json.sort_keys = False
     app.extensions["callscript.db"] = open_database(app.config["DATABASE"])
+    app.extensions["callscript.limits"] = RateLimit(app.config["RATE_LIMIT"], app.config["REDIS"])
     app.before_request(authenticate)
-    _limiter(app)
+    app.before_request(_count)
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).blueprint)
     app.register_error_handler(ApiError, _api_error)
@@ -71,24 +70,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _limiter(app: Flask) -> Limiter:
-    """Per-account limits (per address before authentication), shared through Redis.
-
-    One budget per account across every route (an application limit; a default limit
-    would give each route a budget of its own). The fixed window is one counter per
-    account and one Redis round trip per request (a script incrementing it); the moving
-    window is one round trip too but keeps a timestamp per request allowed in a list."""
-    redis = app.config.get("REDIS")
-    return Limiter(
-        lambda: g.get("account_sid") or get_remote_address(),
-        app=app,
-        application_limits=[app.config["RATE_LIMIT"]],
-        strategy="fixed-window",
-        storage_uri=redis or "memory://",
-        headers_enabled=False,  # X-RateLimit-*: two more Redis round trips on every request
-        key_prefix="callscript:limits",
-        swallow_errors=True,  # Redis away: serve rather than refuse every request
-    )
+def _count() -> None:
+    """One request against the account's budget (the address's before authentication);
+    the switch's directory lookups are never refused."""
+    if request.blueprint != "directory":
+        current_app.extensions["callscript.limits"].hit(g.get("account_sid") or request.remote_addr)
 
 
 def _close_session(_exc: BaseException | None) -> None:
@@ -110,27 +96,14 @@ def _api_error(error: ApiError) -> Response:
 
 
 def _http_error(error: HTTPException) -> Response:
-    """Werkzeug's errors (unknown route, wrong method, limiter's 429) in our shape."""
+    """Werkzeug's errors (unknown route, wrong method) in our shape."""
     code = BY_STATUS.get(error.code or 500, 20500)
     message = error.description if error.code != 404 else f"no resource at {request.path}"
     response = _error_response(ApiError(code, message))
     response.status_code = error.code or 500
     if error.code == 405 and getattr(error, "valid_methods", None):
         response.headers["Allow"] = ", ".join(error.valid_methods)
-    if error.code == 429:
-        response.headers["Retry-After"] = _retry_after()
     return response
-
-
-def _retry_after() -> str:
-    """Whole seconds until the breached limit's window resets (asked only on a 429)."""
-    try:
-        breached = next(iter(current_app.extensions["limiter"])).current_limit
-        wait = breached.window[0] - time.time() if breached else 1.0
-    except Exception:  # Redis away: a short wait rather than a 500
-        log.warning("rate limit reset unknown; Retry-After: 1", exc_info=True)
-        wait = 1.0
-    return str(max(1, math.ceil(wait)))
 
 
 def _unexpected(error: Exception) -> Response:

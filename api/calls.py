@@ -11,11 +11,10 @@ from, to, parent_call_sid, and start_time_after (inclusive) / start_time_before
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from flask import Blueprint
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import bindparam
 
 from api import records, rest
 from api.records import masked
@@ -33,6 +32,20 @@ CONDITIONS = {
     "start_time_before": CallRecord.start_time < bindparam("start_time_before"),
 }
 DIRECTIONS = {"inbound", "outbound-api", "outbound-dial"}
+LIST = records.Filtered(
+    CallRecord,
+    parsers={
+        "status": records.choice(set(CallStatus)),
+        "direction": records.choice(DIRECTIONS),
+        "from": records.text_arg,
+        "to": records.text_arg,
+        "parent_call_sid": records.text_arg,
+        "start_time_after": records.time_arg,
+        "start_time_before": records.time_arg,
+    },
+    conditions=CONDITIONS,
+    order=(CallRecord.start_time.desc().nulls_last(), CallRecord.sid.desc()),
+)
 
 
 def show(row: CallRecord) -> dict[str, Any]:
@@ -56,32 +69,9 @@ def show(row: CallRecord) -> dict[str, Any]:
     }
 
 
-def _filters() -> dict[str, Any]:
-    """The query string's filters, checked (400 naming a bad one), by name."""
-    found = {
-        "status": records.choice_arg("status", set(CallStatus)),
-        "direction": records.choice_arg("direction", DIRECTIONS),
-        **{name: records.text_arg(name) for name in ("from", "to", "parent_call_sid")},
-        "start_time_after": records.time_arg("start_time_after"),
-        "start_time_before": records.time_arg("start_time_before"),
-    }
-    return {name: value for name, value in found.items() if value}
-
-
-@functools.cache
-def _filtered(names: frozenset[str]) -> Select:
-    """The account's call records, newest first, narrowed by the filters `names`; built
-    once per combination, the values being bound parameters (see rest.page)."""
-    query = select(CallRecord).where(CallRecord.account_sid == rest.account_param())
-    for name in sorted(names):
-        query = query.where(CONDITIONS[name])
-    return query.order_by(CallRecord.start_time.desc().nulls_last(), CallRecord.sid.desc())
-
-
 @blueprint.get("/v1/calls")
 def index() -> dict:
-    filters = _filters()
-    return rest.page(_filtered(frozenset(filters)), "calls", "/calls", show, filters)
+    return LIST.page("calls", show)
 
 
 @blueprint.get("/v1/calls/<sid>")

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint
 from sqlalchemy import Select
 
-from api import rest
+from api import pages, rest
 from api.errors import ApiError
 from api.routing import changed
 from engine.resources import Resource, new_sid
@@ -46,11 +46,11 @@ class Collection:
     def save(self, row: Resource) -> None:
         rest.save(row, self.conflict(row))
         if self.routing:
-            changed()
+            changed(rest.account_sid())
 
     def list(self) -> dict:
         query = self.query() if self.query else rest.scoped(self.model)
-        return rest.page(query, self.name, f"/{self.name}", self.show)
+        return pages.page(query, self.name, f"/{self.name}", self.show)
 
     def create(self) -> Answer:
         row = self.model(id=new_sid(self.kind), account_sid=rest.account_sid())
@@ -74,7 +74,7 @@ class Collection:
         rest.check_if_match(row)
         rest.remove(row)
         if self.routing:
-            changed()
+            changed(rest.account_sid())
         return self.show(row)
 
     def register(self, blueprint: Blueprint, routes: tuple[str, ...] = ROUTES) -> None:

@@ -14,14 +14,13 @@ needs the API's Redis: 503 without one. A pending delivery is already on its way
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
 from flask import Blueprint, current_app
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import bindparam
 from sqlalchemy.orm import selectinload
 
 from api import records, rest
@@ -75,24 +74,18 @@ def detail(row: Delivery) -> dict[str, Any]:
     return {**show(row), "attempts": [show_attempt(a) for a in row.attempt_rows]}
 
 
-def _filters() -> dict[str, Any]:
-    """The query string's filters, checked (400 naming a bad one), by name."""
-    status = records.choice_arg("status", set(DeliveryStatus))
-    found = {
-        "status": status and DeliveryStatus(status),
-        **{name: records.text_arg(name) for name in ("call_sid", "event_type")},
-    }
-    return {name: value for name, value in found.items() if value}
+def _status(name: str) -> DeliveryStatus | None:
+    status = records.choice_arg(name, set(DeliveryStatus))
+    return status and DeliveryStatus(status)
 
 
-@functools.cache
-def _filtered(names: frozenset[str]) -> Select:
-    """The account's deliveries, newest first, narrowed by the filters `names`; built
-    once per combination, the values being bound parameters (see rest.page)."""
-    query = select(Delivery).where(Delivery.account_sid == rest.account_param())
-    for name in sorted(names):
-        query = query.where(getattr(Delivery, name) == bindparam(name))
-    return query.order_by(Delivery.created_at.desc(), Delivery.id.desc())
+LIST = records.Filtered(
+    Delivery,
+    parsers={"status": _status, "call_sid": records.text_arg, "event_type": records.text_arg},
+    conditions={name: getattr(Delivery, name) == bindparam(name)
+                for name in ("status", "call_sid", "event_type")},
+    order=(Delivery.created_at.desc(), Delivery.id.desc()),
+)
 
 
 def _owned(ident: str) -> Delivery:
@@ -101,8 +94,7 @@ def _owned(ident: str) -> Delivery:
 
 @blueprint.get("/v1/deliveries")
 def index() -> dict:
-    filters = _filters()
-    return rest.page(_filtered(frozenset(filters)), "deliveries", "/deliveries", show, filters)
+    return LIST.page("deliveries", show)
 
 
 @blueprint.get("/v1/deliveries/<ident>")
@@ -127,8 +119,9 @@ def _queue() -> Queue:
 def replay(ident: str) -> tuple[dict, int]:
     row = _owned(ident)
     if row.status == DeliveryStatus.PENDING:
-        raise ApiError(PENDING_CODE, f"delivery {ident} is pending: the worker sends it "
-                       "without a replay")
+        raise ApiError(
+            PENDING_CODE, f"delivery {ident} is pending: the worker sends it without a replay"
+        )
     queue = _queue()
     rest.session().commit()  # end the read, so the refresh below sees the replay's write
     database = current_app.extensions["callscript.db"]

@@ -24,8 +24,7 @@ from __future__ import annotations
 import logging
 from xml.sax.saxutils import quoteattr
 
-from flask import Blueprint, Flask, Response, current_app, request
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
 
 from api import rest
@@ -40,13 +39,6 @@ NOT_FOUND = ('<document type="freeswitch/xml"><section name="result">'
              '<result status="not found"/></section></document>')
 DIAL_STRING = ("{^^:sip_invite_domain=${dialed_domain}:presence_id=${dialed_user}@"
                "${dialed_domain}}${sofia_contact(*/${dialed_user}@${dialed_domain})}")
-
-
-@blueprint.record_once
-def _exempt_from_limits(state: BlueprintSetupState) -> None:
-    app: Flask = state.app
-    for limiter in app.extensions.get("limiter", ()):
-        limiter.exempt(blueprint)
 
 
 def _check_secret() -> None:

@@ -1,6 +1,8 @@
-"""Dry runs of external scripts (Apidaze's "test an external script"):
-`POST /v1/externalscripts/{id}/test` runs a stored one, `GET /v1/externalscripts/test?url=…`
-any URL; both answer the call's trace (engine/dryrun.py says what it holds).
+"""Dry runs (Apidaze's "test an external script"): `POST /v1/externalscripts/{id}/test`
+runs a stored one, `GET /v1/externalscripts/test?url=…` any URL, `POST
+/v1/scripts/{id}/test` a hosted script; each answers the call's trace (engine/dryrun.py
+says what it holds). The script is fetched with its method (`method=` for a bare URL),
+and the account's hosted scripts can be reached by name (`script:NAME`), as on a call.
 
 The call is simulated on a sandbox switch started for it, in the request's own thread,
 bounded to `DRY_RUN_SECONDS` of wall time (app setting; default 5 s), so a sync gunicorn
@@ -19,11 +21,13 @@ import re
 from typing import Any
 
 from flask import Blueprint, current_app, request
+from sqlalchemy import select
 
 from api import rest
 from api.errors import ApiError, invalid
 from engine import dryrun
-from engine.resources import ExternalScript
+from engine.resources import ExternalScript, Script
+from engine.routes import HOSTED
 from esl.errors import ESLError
 
 blueprint = Blueprint("dryrun", __name__)
@@ -58,12 +62,24 @@ def _call_fields(fields: dict[str, Any]) -> tuple[str, str, str]:
     return values[0], values[1], values[2]
 
 
-def _run(url: str, fallback_url: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+def _hosted() -> dict[str, bytes]:
+    """The account's hosted scripts by name and by id (`script:NAME`, `script:ID`)."""
+    query = select(Script.id, Script.name, Script.body).where(
+        Script.account_sid == rest.account_sid()
+    )
+    found = {}
+    for ident, name, body in rest.session().execute(query):
+        found[name] = found[ident] = body.encode()
+    return found
+
+
+def _run(url: str, fallback_url: str | None, method: str, fields: dict[str, Any]) -> dict:
     from_, to, digits = _call_fields(fields)
     call = dryrun.DryCall(
         url, fallback_url, from_, to, digits, rest.account_sid(),
         allow_private=bool(current_app.config["ALLOW_PRIVATE_URLS"]),
         bound=float(current_app.config.get("DRY_RUN_SECONDS", dryrun.BOUND)),
+        method=method, scripts=_hosted(),
     )
     try:
         trace = dryrun.run(call)
@@ -77,13 +93,22 @@ def _run(url: str, fallback_url: str | None, fields: dict[str, Any]) -> dict[str
 def test_url() -> dict[str, Any]:
     url = rest.checked_url("url", request.args.get("url"))
     fallback = rest.checked_url("fallback_url", request.args.get("fallback_url"), False)
+    method = rest.method_of("method", request.args.get("method"))
     assert url is not None
-    return {"url": url, "fallback_url": fallback, **_run(url, fallback, _fields())}
+    return {"url": url, "fallback_url": fallback, **_run(url, fallback, method, _fields())}
 
 
 @blueprint.post("/v1/externalscripts/<ident>/test")
 def test_stored(ident: str) -> dict[str, Any]:
     row = rest.owned(ExternalScript, ident, "externalscript")
-    trace = _run(row.url, row.fallback_url, _fields())
+    trace = _run(row.url, row.fallback_url, row.method, _fields())
     return {"externalscript_id": row.id, "url": row.url, "fallback_url": row.fallback_url,
             **trace}
+
+
+@blueprint.post("/v1/scripts/<ident>/test")
+def test_hosted(ident: str) -> dict[str, Any]:
+    row = rest.owned(Script, ident, "script")
+    url = HOSTED + row.name
+    return {"script_id": row.id, "url": url, "fallback_url": None,
+            **_run(url, None, "POST", _fields())}

@@ -25,6 +25,7 @@ CODES: dict[int, tuple[int, str]] = {
     20010: (400, "Invalid page or page_size"),
     20011: (400, "The list of ids does not match the account's rules"),
     20012: (400, "The delivery is pending: the worker sends it without a replay"),
+    20013: (400, "Other hosted scripts run this one by name: refer to it by id to rename it"),
     20101: (401, "Authentication required"),
     20102: (401, "Invalid API key or secret"),
     20103: (401, "Invalid or expired access token"),

@@ -80,12 +80,13 @@ def release(session: Session, text: str) -> Number:
     return row
 
 
-def publish(redis_url: str | None) -> None:
+def publish(redis_url: str | None, account_sid: str) -> None:
+    """Tell the engines that `account_sid`'s numbers changed (they reread that account)."""
     if not redis_url:
         return
     try:
         client = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-        client.publish(CHANNEL, "changed")
+        client.publish(CHANNEL, account_sid)
         client.close()
     except RedisError as exc:
         print(f"callscript numbers: warning: engines not told at once ({exc}); "
@@ -118,6 +119,6 @@ def main(argv: Sequence[str]) -> int:
         return 1
     finally:
         db.close()
-    publish(args.redis)
+    publish(args.redis, row.account_sid)
     print(line)
     return 0

@@ -10,13 +10,16 @@ a 404 like any other unknown id.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import request
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.sql.base import ExecutableOption
 
-from api import rest
+from api import pages, rest
 from api.errors import invalid, not_found
 from engine.models import Base, to_utc
 
@@ -63,6 +66,49 @@ def choice_arg(name: str, allowed: set[str]) -> str | None:
     if value is not None and value not in allowed:
         raise invalid(name, "one of " + ", ".join(sorted(allowed)))
     return value
+
+
+def filters(parsers: Mapping[str, Callable[[str], Any]]) -> dict[str, Any]:
+    """The query string's filters among `parsers` (name -> parser of that parameter,
+    400 naming a bad one), by name; only parameters present are parsed, since a list
+    request usually carries none."""
+    found = {}
+    for name in request.args:
+        parser = parsers.get(name)
+        if parser is not None and (value := parser(name)):
+            found[name] = value
+    return found
+
+
+def choice(allowed: set[str]) -> Callable[[str], str | None]:
+    return lambda name: choice_arg(name, allowed)
+
+
+@dataclass(frozen=True)
+class Filtered:
+    """A read-mostly collection's list: the account's rows in `order`, narrowed by the
+    query string's filters (name -> parser, and name -> condition on a bound parameter
+    of that name). A statement is built once per combination of filters and kept, the
+    values being bound parameters (see pages.page)."""
+
+    model: type[Base]
+    parsers: Mapping[str, Callable[[str], Any]]
+    conditions: Mapping[str, ColumnElement[bool]]
+    order: tuple[Any, ...]
+    _queries: dict[frozenset[str], Select] = field(default_factory=dict, compare=False)
+
+    def query(self, names: frozenset[str]) -> Select:
+        found = self._queries.get(names)
+        if found is None:
+            found = select(self.model).where(self.model.account_sid == rest.account_param())
+            for name in sorted(names):
+                found = found.where(self.conditions[name])
+            found = self._queries[names] = found.order_by(*self.order)
+        return found
+
+    def page(self, key: str, show: Callable[[Any], Mapping[str, Any]]) -> dict:
+        values = filters(self.parsers)
+        return pages.page(self.query(frozenset(values)), key, f"/{key}", show, values)
 
 
 def owned_row(model: type[Row], ident: str, kind: str, *options: ExecutableOption) -> Row:

@@ -8,18 +8,13 @@ row changed since the client read it), as the ETag of each single-resource respo
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import functools
 import hashlib
-import math
-import weakref
-from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from flask import current_app, g, request
-from sqlalchemy import BindParameter, Connection, Select, bindparam, func, select
+from sqlalchemy import BindParameter, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,8 +24,6 @@ from engine.errors import BlockedURL
 from engine.resources import Resource, utcnow
 
 Row = TypeVar("Row", bound=Resource)
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_PAGE = 50, 1000, 1_000_000
-HIDDEN_ARGS = {"page", "page_size", "api_key", "api_auth"}  # secrets stay out of links
 
 
 def session() -> Session:
@@ -38,18 +31,6 @@ def session() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions["callscript.db"].session()
     return g.db_session
-
-
-@contextlib.contextmanager
-def reading() -> Iterator[Connection]:
-    """A connection to read with: the request's session's when it has one (it may hold
-    this request's writes), else a pooled one of its own (opening an ORM session costs
-    about as much as reading a page of rows)."""
-    if "db_session" in g:
-        yield g.db_session.connection()
-        return
-    with current_app.extensions["callscript.db"].engine.connect() as connection:
-        yield connection
 
 
 def account_sid() -> str:
@@ -176,83 +157,6 @@ def check_if_match(row: Resource) -> None:
 
 def touch(row: Resource) -> None:
     row.updated_at = utcnow()
-
-
-def _page_args() -> tuple[int, int]:
-    try:
-        page = int(request.args.get("page", 0))
-        size = int(request.args.get("page_size", DEFAULT_PAGE_SIZE))
-    except ValueError:
-        raise ApiError(20010, "page and page_size must be integers") from None
-    if not 0 <= page <= MAX_PAGE or not 1 <= size <= MAX_PAGE_SIZE:
-        raise ApiError(20010, f"page must be 0 to {MAX_PAGE} and page_size 1 to {MAX_PAGE_SIZE}")
-    return page, size
-
-
-def page(
-    query: Select,
-    key: str,
-    path: str,
-    show: Callable[[Any], Mapping[str, Any]],
-    params: Mapping[str, Any] | None = None,
-) -> dict:
-    """One page of `query` (scoped to the account; `params`: values of its bound
-    parameters) as Twilio's list shape. Rows are read as plain named tuples of the
-    table's columns (no ORM objects), which the show functions read like the models."""
-    number, size = _page_args()
-    rows_query, count_query = _paged(query)
-    values = {**(params or {}), "page_limit": size, "page_offset": number * size}
-    with reading() as connection:
-        result = connection.execute(rows_query, values)
-        rows = list(map(_record(tuple(result.keys()))._make, result.all()))
-        if 0 < len(rows) < size or (number == 0 and not rows):
-            total = number * size + len(rows)  # a partial page tells the total: no count
-        else:
-            total = connection.scalar(count_query, values)
-    last = max(math.ceil(total / size) - 1, 0)
-    kept = [(k, v) for k, v in request.args.items(multi=True) if k not in HIDDEN_ARGS]
-    extra = "&" + urlencode(kept) if kept else ""
-
-    def link(n: int) -> str:
-        return f"{uri(path)}?page={n}&page_size={size}{extra}"
-
-    return {
-        key: [show(row) for row in rows],
-        "page": number,
-        "page_size": size,
-        "total": total,
-        "uri": link(number),
-        "first_page_uri": link(0),
-        "previous_page_uri": link(number - 1) if number > 0 else None,
-        "next_page_uri": link(number + 1) if number < last else None,
-        "last_page_uri": link(last),
-    }
-
-
-_PAGED: weakref.WeakKeyDictionary[Select, tuple[Select, Select]] = weakref.WeakKeyDictionary()
-
-
-def _paged(query: Select) -> tuple[Select, Select]:
-    """The page and count statements of a list query, derived once per query object.
-
-    Building a statement and its cache key costs more than running it on a page of rows,
-    so list queries are kept (see `scoped`) with their values as bound parameters."""
-    found = _PAGED.get(query)
-    if found is None:
-        entity = query.column_descriptions[0]["entity"]
-        rows = query.with_only_columns(*entity.__table__.columns)
-        found = (
-            rows.limit(bindparam("page_limit")).offset(bindparam("page_offset")),
-            select(func.count()).select_from(query.order_by(None).subquery()),
-        )
-        _PAGED[query] = found
-    return found
-
-
-@functools.lru_cache(maxsize=64)
-def _record(columns: tuple[str, ...]) -> type[tuple]:
-    """A named tuple class for rows of these columns (attributes ~10x faster than a Row's)."""
-    return collections.namedtuple("Record", columns)
 
 
 def account_param() -> BindParameter[str]:

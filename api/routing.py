@@ -31,13 +31,14 @@ def redis_client() -> Redis | None:
     return client
 
 
-def changed() -> None:
-    """Publish that routing changed; a Redis that is away is logged, not an API error
-    (the write is committed, and engines also reload on their timer)."""
+def changed(account_sid: str) -> None:
+    """Publish that the routing of `account_sid` changed (engines reread that account
+    only); a Redis that is away is logged, not an API error (the write is committed, and
+    engines also reload on their timer)."""
     client = redis_client()
     if client is None:
         return
     try:
-        client.publish(CHANNEL, "changed")
+        client.publish(CHANNEL, account_sid)
     except RedisError as exc:
         log.warning("could not tell engines that routing changed: %s", exc)

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint
 from sqlalchemy import func, select
 
-from api import rest
+from api import pages, rest
 from api.crud import Collection
 from api.errors import ApiError
 from api.routing import changed
@@ -95,5 +95,5 @@ def reorder() -> dict:
             rows[ident].position = position
             rest.touch(rows[ident])
     rest.session().commit()
-    changed()
-    return rest.page(ordered(), "rules", "/rules", show)
+    changed(rest.account_sid())
+    return pages.page(ordered(), "rules", "/rules", show)

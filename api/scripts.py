@@ -3,7 +3,9 @@
 
 Shape: id, name, body, created_at, updated_at, uri. A name is 1 to 29 letters, digits,
 `-`, `_` or `.` (Voximplant's "less than 30"), unique in the account, because actions
-inside other documents address a hosted script by it (`script:NAME`); a body is under
+inside other documents address a hosted script by it (`script:NAME`, or by its id,
+`script:ID`); a rename that would strand a document running it by name is refused (400,
+20013) naming those documents; a body is under
 128 KB. Every body is checked on write by the engine's own parser and schema
 (engine/document.py), so a document the engine would refuse mid-call is refused here
 instead, with the engine's message naming the line and the attribute (400, 20004).
@@ -20,6 +22,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, request
+from sqlalchemy import select
 
 from api import rest
 from api.crud import Collection
@@ -27,6 +30,8 @@ from api.errors import ApiError, invalid, missing
 from engine.document import parse_uncached
 from engine.errors import DocumentError
 from engine.resources import Script
+from engine.routes import HOSTED, hosted_url
+from verbs.attrs import document_urls
 
 blueprint = Blueprint("scripts", __name__)
 KIND = "script"
@@ -83,9 +88,33 @@ def checked_body(value: Any, name: str) -> str:
     return value
 
 
+def referrers(account_sid: str, name: str, but: str) -> list[str]:
+    """Names of the account's other hosted scripts (not `but`) that run `name` by name."""
+    wanted = HOSTED + name
+    query = select(Script.name, Script.body).where(
+        Script.account_sid == account_sid, Script.id != but
+    )
+    found = []
+    for other, body in rest.session().execute(query):
+        with document_urls() as urls:
+            try:
+                parse_uncached(body.encode("utf-8"), HOSTED + other)
+            except DocumentError:
+                continue  # stored before a stricter parser: it cannot run anything
+        if any(hosted_url(HOSTED + other, url) == wanted for url in urls):
+            found.append(other)
+    return sorted(found)
+
+
 def _apply(row: Script, fields: dict[str, Any], creating: bool) -> None:
     if creating or "name" in fields:
-        row.name = checked_name(fields.get("name"))
+        name = checked_name(fields.get("name"))
+        if not creating and name != row.name and (using := referrers(row.account_sid, row.name,
+                                                                     row.id)):
+            raise ApiError(20013, f"name: {', '.join(using)} run{'s' * (len(using) == 1)} "
+                           f"script:{row.name} by name; refer to it as script:{row.id}, "
+                           "which a rename keeps, or change them first")
+        row.name = name
     if creating or "body" in fields:
         row.body = checked_body(fields.get("body"), row.name)
 

@@ -150,6 +150,6 @@ def password(ident: str) -> tuple[dict, int, dict]:
 def status(ident: str) -> dict:
     row = COLLECTION.get(ident)
     domain = current_app.config["SIP_DOMAIN"]
-    result = switch.ask("registration", user=row.username, domain=domain)
+    result = switch.ask("registration", domain, user=row.username)
     return {"id": row.id, "username": row.username, "domain": domain, **result,
             "uri": rest.uri(f"/sipaccounts/{row.id}/status")}

@@ -19,17 +19,20 @@ worker class: requests/s, p50 and p99 of each, and their ratios to the ceiling.
     python -m bench.api --postgres postgresql://postgres@127.0.0.1:5432/postgres
 
 On a 2-core machine shared with wrk (64 connections, 5 sync workers, 1,000 records, 20 per
-page), three runs: the call-record list at 1,160-1,220 requests/s, p99 58-92 ms, against
-a ceiling of 4,920-5,040 (p99 21-23 ms): a ratio of 0.23-0.25; `/v1/externalscripts` the
-same (1,210, 0.24). The goal (0.5, p99 under 50 ms) is not met, and cannot be with this
-stack on this machine: `GET /v1/`, which reads no database, reaches only 0.42-0.43.
-Worker CPU per request (ms): hello 0.34; `GET /v1/` 0.43 with the limiter disabled, 0.65
-with flask-limiter counting in memory, 0.83 on Redis (and 0.06 in redis-server); the list
-1.18 with the limiter disabled, 1.47 on Redis (two indexed queries on plain rows, 20 rows
-shaped, 9.5 KB of JSON). A list at 0.5 would have to cost what `GET /v1/` costs before it
-reads anything. And at 64 connections the mean latency is 64 / throughput (52 ms at 1,220
-requests/s), so a p99 under 50 ms needs more than 1,300 requests/s. On PostgreSQL (same
-machine, server included) the list runs at 670 requests/s.
+page), whose speed drifted a lot between sittings: in a slower one, the call-record list
+at 880-1,040 requests/s (p99 79-85 ms) against a ceiling of 2,420-3,090, a ratio of
+0.28-0.42; in a faster one (with gc.freeze in the workers), 1,250-1,520 requests/s (p99
+61-77 ms) against 4,160-4,310, a ratio of 0.29-0.37. `GET /v1/` reached 0.50-0.81. The
+code before the rate limit and list work, run in the same sittings: the list at 610-750
+requests/s, a ratio of 0.21-0.22, `GET /v1/` 0.38-0.50. The goal (0.5, p99 under 50 ms)
+is not met. Worker CPU per request read on /proc under load (ms, before gc.freeze):
+hello 0.50, `GET /v1/` 0.76, the list 2.3-2.6; at one connection and one worker, 0.85
+and 1.86. In process (no gunicorn, no sockets, limits counted in memory), instructions
+counted by callgrind: hello 0.35 M, `GET /v1/` 0.57 M, the list 2.96 M, of which 81 k
+per row shown and 0.47 M the count of the account's 1,000 records. A list at 0.5 would
+have to cost what `GET /v1/` costs plus about a third of that. At 64 connections the mean
+latency is 64 / throughput (42 ms at 1,520 requests/s), so a p99 under 50 ms needs well
+over 1,300 requests/s.
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ COMMANDS: dict[str, list[Option]] = {
         REDIS,
         DATABASE,
         ALLOW_PRIVATE,
-        _o("rate-limit", "100/second", "requests per account (flask-limiter syntax)"),
+        _o("rate-limit", "100/second", "requests per account: N/second, N/minute, N/hour"),
         _o("workers", 0, "gunicorn workers (0: 2 per core + 1)", "int"),
     ],
     "accounts": [DATABASE],

@@ -23,8 +23,11 @@ The trace holds:
 - ``errors``, ``hangup_cause``, ``completed`` (the call ran to its end within the
   bound) and ``cut`` (it did not, and was hung up).
 
-The first document is fetched with POST: the engine's call loop fetches a call's first
-document that way whatever the external script's method says.
+The call is routed as the engine routes a number of the account: the dialled To is
+given the script (its URL, method and fallback), and the account's hosted scripts are
+there by name, so ``script:NAME`` (a Redirect, a Gather action) runs them. A hosted
+script's load is in ``fetches`` too, with no method, status or parameters: it is read
+from the account, not over HTTP.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import contextlib
 import dataclasses
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,8 @@ from engine.fetch import Document, Fetcher
 from engine.legwatch import LegWatch
 from engine.loop import Runner
 from engine.media import Media
+from engine.reloader import RouteTable
+from engine.routes import Held, Snapshot, Target, digits
 from engine.status import Callback
 from esl.connection import OutboundSession, serve_outbound
 from sandbox.caller import place_call
@@ -75,9 +80,7 @@ class TracingFetcher(Fetcher):
 
     async def fetch(self, url: str, method: str = "POST",
                     params: Sequence[tuple[str, str]] = ()) -> Document:
-        entry: dict[str, Any] = {"url": url, "method": method.upper(), "params": dict(params),
-                                 "status": None, "time_ms": None, "error": None}
-        self.trace.fetches.append(entry)
+        entry = _entry(self.trace, url, method.upper(), dict(params))
         started = time.perf_counter()
         try:
             document = await super().fetch(url, method, params)
@@ -90,11 +93,50 @@ class TracingFetcher(Fetcher):
         entry["status"] = document.status
         if document.final_url != url:
             entry["final_url"] = document.final_url
-        try:  # the engine parses it next (cached): a bad document is this fetch's error
-            parse_document(document.body, document.final_url)
-        except DocumentError as exc:
-            entry["error"] = {"code": exc.code, "message": str(exc)}
+        _check(entry, document.body, document.final_url)
         return document
+
+
+class TracingRoutes(RouteTable):
+    """One number routed to the script under test, the account's hosted scripts, and
+    every hosted script's load noted like a fetch."""
+
+    def __init__(self, trace: Trace, call: DryCall) -> None:
+        super().__init__()
+        self.trace = trace
+        target = Target(call.url, call.method, call.fallback_url)
+        self.snapshot = Snapshot(
+            numbers={digits(call.to): Held(call.account_sid, target, None, None)},
+            scripts={(call.account_sid, name): body for name, body in call.scripts.items()},
+        )
+
+    def hosted_body(self, account_sid: str, url: str) -> bytes:
+        entry = _entry(self.trace, url, None, {})
+        started = time.perf_counter()
+        try:
+            body = super().hosted_body(account_sid, url)
+        except EngineError as exc:
+            entry["error"] = {"code": exc.code, "message": str(exc)}
+            raise
+        finally:
+            entry["time_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        _check(entry, body, url)
+        return body
+
+
+def _entry(trace: Trace, url: str, method: str | None, params: dict[str, str]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"url": url, "method": method, "params": params, "status": None,
+                             "time_ms": None, "error": None}
+    trace.fetches.append(entry)
+    return entry
+
+
+def _check(entry: dict[str, Any], body: bytes, url: str) -> None:
+    """The engine parses the document next (cached): a bad one is this load's error."""
+    try:
+        parse_document(body, url)
+    except DocumentError as exc:
+        entry["error"] = {"code": exc.code, "message": str(exc)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +151,9 @@ class DryCall:
     account_sid: str = EngineConfig.account_sid
     allow_private: bool = False
     bound: float = BOUND
+    method: str = "POST"
+    scripts: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
+    """The account's hosted scripts by name, for ``script:NAME``."""
 
 
 def run(call: DryCall) -> dict[str, Any]:
@@ -127,7 +172,7 @@ async def _run(call: DryCall) -> dict[str, Any]:
         )
         fetcher = TracingFetcher(trace, call.allow_private)
         calls: set[asyncio.Task[Any]] = set()
-        runner = _runner(config, fetcher, trace, Path(tmp))
+        runner = _runner(config, fetcher, trace, Path(tmp), TracingRoutes(trace, call))
 
         async def handle(session: OutboundSession) -> None:
             task = asyncio.current_task()
@@ -153,9 +198,11 @@ async def _run(call: DryCall) -> dict[str, Any]:
     return _report(trace, result, call.bound, elapsed)
 
 
-def _runner(config: EngineConfig, fetcher: Fetcher, trace: Trace, tmp: Path) -> Runner:
+def _runner(config: EngineConfig, fetcher: Fetcher, trace: Trace, tmp: Path,
+            routing: RouteTable) -> Runner:
     """An engine's call runner without switch links (B-leg events are derived)."""
-    runner = Runner(config, fetcher, Media(tmp / "media", fetcher), events=trace.events.append)
+    runner = Runner(config, fetcher, Media(tmp / "media", fetcher), events=trace.events.append,
+                    routing=routing)
     legs = LegWatch()
     legs.reason = "a dry run has no switch links"
     runner.services = dataclasses.replace(runner.services, legs=legs, callback=EVERYTHING)

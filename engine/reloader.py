@@ -2,11 +2,15 @@
 
 "A change is in force for the next call within 1 s, on every engine": the API publishes on
 the Redis channel ``callscript:routing`` after each routing write (api/routing.py), and
-every engine subscribed to it rebuilds its snapshot at once. Redis pub/sub forgets what it
-sends while a subscriber is away, so the engine also rebuilds after each (re)subscription
-and every ``every`` seconds as a safety net; a Redis that is away is retried quietly.
-Messages that arrive during a rebuild are coalesced into one more rebuild, so a burst of
-API writes costs two database reads, not one per write.
+every engine subscribed to it rereads the routing of the account named in the message
+(and only that: an account's change costs a read of its own rows, whatever the size of
+the others) and merges it into its snapshot at once. A message naming no account
+("changed") rebuilds everything. Redis pub/sub forgets what it sends while a subscriber
+is away, so the engine also rebuilds everything after each (re)subscription, and as a
+safety net every ``every`` seconds without a subscription, every ``SUBSCRIBED_EVERY``
+seconds with one; a Redis that is away is retried quietly. Messages that arrive during
+a rebuild are coalesced into one more, so a burst of API writes costs two reads, not one
+per write.
 
 The database is read with synchronous SQLAlchemy in a worker thread (asyncio.to_thread),
 so the event loop holding the calls never waits on it. A rebuild that fails keeps the
@@ -35,6 +39,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "callscript:routing"
 """The channel api/routing.py publishes on."""
 RELOAD_EVERY = 5.0
+SUBSCRIBED_EVERY = 60.0
+"""Seconds between full rebuilds while subscribed (every change arrives as a message)."""
 RETRY_REDIS = (0.2, 5.0)
 """First and longest wait before resubscribing to a Redis that went away."""
 
@@ -53,6 +59,9 @@ class RouteTable:
         """How many snapshots were built (tests wait for the next one)."""
         self._db: Database | None = None
         self._wake = asyncio.Event()
+        self._full = False
+        self._accounts: set[str] = set()
+        self._subscribed = False
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -89,16 +98,41 @@ class RouteTable:
         self.generation += 1
         return True
 
-    def changed(self) -> None:
-        """Ask for a rebuild (coalesced with any already asked for)."""
+    async def reload_accounts(self, accounts: frozenset[str]) -> bool:
+        """Reread the routing of `accounts` only, into the snapshot; False if that failed."""
+        if self._db is None:
+            return False
+        try:
+            part = await asyncio.to_thread(routes.load, self._db, accounts)
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            log.warning("routing of %s not reloaded: %s", ", ".join(sorted(accounts)), exc)
+            return False
+        self.snapshot = self.snapshot.merged(part, accounts)
+        self.generation += 1
+        return True
+
+    def changed(self, account: str | None = None) -> None:
+        """Ask for a reread of `account` (None: of everything), coalesced with any asked
+        for already."""
+        if account is None:
+            self._full = True
+        else:
+            self._accounts.add(account)
         self._wake.set()
 
     async def _reloader(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.every)
+            every = max(self.every, SUBSCRIBED_EVERY) if self._subscribed else self.every
+            try:
+                await asyncio.wait_for(self._wake.wait(), every)
+            except TimeoutError:
+                self._full = True
             self._wake.clear()
-            await self.reload()
+            full, accounts = self._full, frozenset(self._accounts)
+            self._full, self._accounts = False, set()
+            done = await (self.reload() if full else self.reload_accounts(accounts))
+            if not done:
+                self._full = True  # the next rebuild, on the timer, reads everything
 
     async def _listen(self) -> None:
         """Follow the channel for good, resubscribing (with backoff) when Redis goes away."""
@@ -108,14 +142,16 @@ class RouteTable:
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(CHANNEL)
+                    self._subscribed = True
                     self.changed()  # what was published while we were away
                     wait = RETRY_REDIS[0]
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
-                            self.changed()
+                            self.changed(_account(message.get("data")))
             except (RedisError, OSError) as exc:
                 log.debug("routing channel: %s; resubscribing in %.1f s", exc, wait)
             finally:
+                self._subscribed = False
                 with contextlib.suppress(RedisError, OSError):
                     await client.aclose()
             await asyncio.sleep(wait)
@@ -133,3 +169,9 @@ class RouteTable:
 
     def hosted_body(self, account_sid: str, url: str) -> bytes:
         return routes.hosted_body(self.snapshot, account_sid, url)
+
+
+def _account(data: Any) -> str | None:
+    """The account sid a message names (api/routing.py), None for "everything"."""
+    text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+    return text if text.startswith("AC") and text.isalnum() and len(text) <= 64 else None

@@ -63,7 +63,9 @@ class Engine:
         self._links: list[asyncio.Task[None]] = []
         self.switch_requests: SwitchRequests | None = None  # the API's, over Redis
         if config.redis:
-            self.switch_requests = SwitchRequests(config.redis, lambda: self.legs.links)
+            self.switch_requests = SwitchRequests(
+                config.redis, lambda: self.legs.links, config.sip_domain
+            )
 
     @property
     def port(self) -> int:

@@ -1,21 +1,25 @@
-"""Switch commands the API asks of an engine, over Redis (DESIGN, "Settled decisions").
+"""Switch commands the API asks of the engines, over Redis (DESIGN, "Settled decisions").
 
-The API never talks to a switch: it pushes a request and waits for the reply (api/switch.py).
+The API never talks to a switch: it publishes a request and collects the replies
+(api/switch.py). Several switches may share one Redis, each with engines of its own,
+and a phone is registered on one of them: so a request goes to every engine serving
+its SIP domain, and their answers are combined.
 
-- Request: ``LPUSH callscript:switch:requests`` a JSON object ``{"id", "op", "reply",
-  "expires", ...op's arguments}``; ``reply`` is the list the answer goes to, ``expires``
-  the Unix time after which the API no longer waits.
-- An engine takes it with BLPOP (each request goes to one engine), answers on its inbound
-  ESL link(s), and ``RPUSH``es ``{"ok": true, "result": {...}}`` or ``{"ok": false,
-  "error": "..."}`` on ``reply``, which expires REPLY_TTL seconds later whether read or not.
-- An engine takes requests only while one of its switch links is connected, so with
-  several engines a request goes to one able to answer, and with none the API times out
-  (503). A request already past ``expires`` is dropped unanswered; a malformed one is
-  logged and dropped.
+- Request: ``PUBLISH callscript:switch:requests:<sip domain>`` a JSON object ``{"id",
+  "op", "reply", "expires", ...op's arguments}``; ``reply`` is the list the answers go
+  to, ``expires`` the Unix time after which the API no longer waits. PUBLISH answers
+  how many engines received it: the API waits for that many replies, or until expires.
+- An engine subscribes to its ``--sip-domain``'s channel only while one of its switch
+  links is connected, so every engine that receives a request can answer it, and with
+  none the API answers 503 at once. Each answers on its connected inbound ESL links and
+  ``RPUSH``es ``{"ok": true, "result": {...}}`` or ``{"ok": false, "error": "..."}`` on
+  ``reply``, which expires REPLY_TTL seconds later whether read or not. A request
+  already past ``expires`` is dropped unanswered; a malformed one is logged and dropped.
+- ``combine`` turns the answers into one: the API's result, or its 502.
 
 Operations: ``registration`` (``user``, ``domain``): engine/sofia.py's COMMAND on every
-connected link, the user registered if any switch has it. A switch answering an error is
-an ``ok: false`` reply (the API's 502) unless another switch answered properly.
+connected link; the user is registered if any switch of any engine has it (the freshest
+registration is shown). Errors are the answer only when no switch answered properly.
 The ``api`` commands share the link with engine/legwatch.py's events: replies are paired
 with commands in order (esl/connection.py), so nothing here touches its subscription.
 """
@@ -39,7 +43,8 @@ from esl.errors import ESLError
 
 log = logging.getLogger(__name__)
 
-REQUESTS = "callscript:switch:requests"
+REQUESTS = "callscript:switch:requests:"
+"""Followed by the SIP domain: the channel of that domain's engines."""
 REPLIES = "callscript:switch:reply:"
 REPLY_TTL = 30
 ANSWER_WITHIN = 1.5
@@ -52,11 +57,14 @@ IDLE = 0.1
 class SwitchRequests:
     """One per engine process: ``start``, then ``aclose``."""
 
-    def __init__(self, redis_url: str,
-                 links: Callable[[], Collection[InboundClient]]) -> None:
+    def __init__(self, redis_url: str, links: Callable[[], Collection[InboundClient]],
+                 domain: str = "127.0.0.1") -> None:
         self.redis = Redis.from_url(redis_url, socket_timeout=POLL + 5,
                                     socket_connect_timeout=2)
         self.links = links
+        self.channel = REQUESTS + domain
+        self.following = False
+        """Subscribed to the domain's channel (tests wait for it)."""
         self.answered = 0
         self._ops: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
             "registration": self.registration,
@@ -78,23 +86,39 @@ class SwitchRequests:
         await self.redis.aclose()
 
     async def _run(self) -> None:
-        """Take requests while a switch link is up; Redis away is retried, never fatal."""
+        """Follow the domain's channel while a switch link is up; Redis away is retried,
+        never fatal."""
         warned = False
         while True:
             if not self.links():
                 await asyncio.sleep(IDLE)
                 continue
             try:
-                item = await self.redis.blpop([REQUESTS], timeout=POLL)
+                await self._follow()
                 warned = False
             except (RedisError, OSError) as exc:
                 if not warned:
                     log.warning("switch requests: Redis unreachable (%s); retrying", exc)
                     warned = True
                 await asyncio.sleep(POLL)
-                continue
-            if item is not None:
-                task = asyncio.get_running_loop().create_task(self._serve(item[1]))
+
+    async def _follow(self) -> None:
+        """Subscribed until the last switch link goes: a request reaches only engines
+        that can answer it."""
+        async with self.redis.pubsub() as pubsub:
+            await pubsub.subscribe(self.channel)
+            await pubsub.get_message(timeout=POLL)  # the subscription's confirmation
+            self.following = True
+            try:
+                await self._requests(pubsub)
+            finally:
+                self.following = False
+
+    async def _requests(self, pubsub: Any) -> None:
+        while self.links():
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=IDLE)
+            if message is not None and message.get("type") == "message":
+                task = asyncio.get_running_loop().create_task(self._serve(message["data"]))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
@@ -148,6 +172,22 @@ class SwitchRequests:
         if not answered:
             raise sofia.SwitchError("; ".join(errors) or "no switch link is connected")
         return sofia.status_of(found, request["user"], request["domain"])
+
+
+def combine(op: str, answers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The answers of every engine that replied as one: an ``ok`` answer with the op's
+    combined result, else an error naming what each said."""
+    results = [a.get("result") or {} for a in answers if a.get("ok")]
+    if not results:
+        errors = sorted({str(a.get("error") or "an error") for a in answers})
+        return {"ok": False, "error": "; ".join(errors) or "no answer"}
+    if op == "registration":
+        registered = [r for r in results if r.get("registered")]
+        if registered:
+            best = max(registered, key=lambda r: r.get("expires") or -1)
+            return {"ok": True, "result": {
+                **best, "registrations": sum(r.get("registrations", 0) for r in registered)}}
+    return {"ok": True, "result": results[0]}
 
 
 def decode(raw: bytes | str) -> dict[str, Any]:

@@ -61,7 +61,7 @@ class Rig:
         """Assigned by the operator (the CLI's code, publishing on Redis), routed over the API."""
         with self.app.extensions["callscript.db"].session() as session:
             row = numbers_cli.assign(session, number, self.account_sid)
-        numbers_cli.publish(self.redis_url)
+        numbers_cli.publish(self.redis_url, self.account_sid)
         answer = self.api.put(f"/v1/numbers/{row.id}", json=routing)
         assert answer.status_code == 200, answer.json
         return answer.json
@@ -170,6 +170,19 @@ async def test_a_hosted_script_runs_without_a_fetch_and_names_another(rig, site)
     assert done["record"]["urls"] == ["script:menu", "script:second", site.url + "/after"]
 
 
+async def test_a_hosted_script_named_by_id_is_found_after_a_rename(rig, site):
+    second = rig.hosted("second", f"<Redirect>{site.url}/after</Redirect>")
+    menu = rig.hosted("menu", f"<Redirect>script:{second}</Redirect>")
+    assert rig.api.put(f"/v1/scripts/{second}", json={"name": "renamed"}).status_code == 200
+    rig.number("+15550001239", script_id=menu)
+    await rig.routed("15550001239", "script:menu")
+    site["/after"] = response("<Hangup/>")
+    result = await rig.platform.call(to="15550001239")
+    assert result.ended and [hit.path for hit in site.hits] == ["/after"]
+    (done,) = [e for e in await rig.events(result.uuid) if e["type"] == "completed"]
+    assert done["record"]["urls"] == ["script:menu", f"script:{second}", site.url + "/after"]
+
+
 async def test_a_hosted_gather_without_action_reruns_its_script(rig, site):
     again = rig.hosted("again", '<Gather numDigits="1"/>')
     rig.number("+15550001237", script_id=again)
@@ -219,7 +232,7 @@ async def test_a_sip_users_call_follows_the_rule_matching_its_user(rig, site):
                                username="alice", password="secret"))
         session.commit()
     with rig.app.app_context():
-        changed()
+        changed(rig.account_sid)
     await rig.routed("1000", site.url + "/alice", user="alice")
     site["/alice"] = response("<Hangup/>")
     result = await rig.platform.call(to="1000", sip_user="alice")

@@ -1,6 +1,7 @@
-"""`GET /v1/sipaccounts/{id}/status` end to end: the API asks over a real Redis, an engine
-takes the request and asks the sandbox over its inbound ESL link (the command of
-inbound_registration.esl), and the sandbox answers from its simulated registrations.
+"""`GET /v1/sipaccounts/{id}/status` end to end: the API asks over a real Redis, the
+engines of the SIP domain take the request and ask their sandboxes over their inbound ESL
+links (the command of inbound_registration.esl), and the sandboxes answer from their
+simulated registrations.
 
 The API is the real Flask app in process; its blocking request runs in a thread so the
 engine and the sandbox keep running on this test's event loop.
@@ -38,7 +39,7 @@ async def linked_engine(config, sandbox: Sandbox | None, redis_url: str,
     engine = Engine(dataclasses.replace(config, redis=redis_url, switches=(("127.0.0.1", port),)))
     await engine.start()
     if sandbox is not None:
-        await until(lambda: engine.legs.links, what="the engine's link to the sandbox")
+        await until(lambda: engine.switch_requests.following, what="the engine's subscription")
     return engine
 
 
@@ -106,12 +107,12 @@ async def test_a_switch_error_is_502_with_its_words(api, sandbox, engine):
     assert "Invalid Profile!" in answer.json["message"]
 
 
-async def test_no_engine_is_503_and_the_request_is_withdrawn(api, redis_clean):
+async def test_no_engine_is_503_at_once(api, redis_clean):
     account = new_sip_account(api, "dave")
     answer = await status_of(api, account)
     assert answer.status_code == 503 and answer.json["code"] == 20503
-    assert "no engine answered" in answer.json["message"]
-    assert redis.Redis.from_url(redis_clean).llen(REQUESTS) == 0
+    assert "no engine serving SIP domain 127.0.0.1" in answer.json["message"]
+    assert redis.Redis.from_url(redis_clean).keys("callscript:switch:*") == []
 
 
 async def test_an_engine_without_a_switch_link_leaves_requests_alone(
@@ -139,16 +140,50 @@ async def test_redis_unreachable_is_503(tmp_path):
 async def test_stale_and_malformed_requests_are_dropped(sandbox, engine, redis_clean):
     """Requests the API gave up on get no reply; garbage is logged, and the engine goes on."""
     client = redis.Redis.from_url(redis_clean)
+    channel = REQUESTS + "127.0.0.1"
+    await until(lambda: client.pubsub_numsub(channel)[0][1] == 1, what="the subscription")
     stale = {"id": "s1", "op": "registration", "reply": REPLIES + "s1", "expires": 1,
              "user": "x", "domain": "127.0.0.1"}
     fresh = {**stale, "id": "f1", "reply": REPLIES + "f1", "expires": 4e9}
     for item in (b"not json", json.dumps({**stale, "reply": "elsewhere"}), json.dumps(stale),
                  json.dumps({**fresh, "op": "reboot"}), json.dumps(fresh)):
-        client.rpush(REQUESTS, item)
+        assert client.publish(channel, item) == 1
     replies = await asyncio.to_thread(
         lambda: [client.blpop([REPLIES + "f1"], timeout=10) for _ in range(2)])
-    answers = [json.loads(reply[1]) for reply in replies]
+    answers = sorted((json.loads(reply[1]) for reply in replies), key=lambda a: a["ok"])
     assert answers[0] == {"ok": False, "error": "unknown operation 'reboot'"}
     assert answers[1]["ok"] is True and answers[1]["result"]["registered"] is False
-    assert client.exists(REPLIES + "s1") == 0 and client.llen(REQUESTS) == 0
+    assert client.exists(REPLIES + "s1") == 0
     assert isinstance(engine.switch_requests, SwitchRequests)
+
+
+async def test_every_engine_of_the_domain_is_asked_and_any_switch_may_hold_the_phone(
+        api, sandbox, engine, engine_config, redis_clean, tmp_path):
+    """Two switches sharing one Redis: the phone registered on the second one shows, and
+    an engine of another SIP domain is never asked."""
+    second = Sandbox("127.0.0.1:0", "ClueCon", "127.0.0.1:1", 500)
+    await second.start()
+    config = dataclasses.replace(engine_config, spool_dir=str(tmp_path / "spool2"))
+    other = dataclasses.replace(config, spool_dir=str(tmp_path / "spool3"),
+                                sip_domain="sip.other.test")
+    engines = [await linked_engine(config, second, redis_clean),
+               await linked_engine(other, second, redis_clean)]
+    client = redis.Redis.from_url(redis_clean)
+    try:
+        assert client.pubsub_numsub(REQUESTS + "127.0.0.1")[0][1] == 2
+        register(second.switch, "gina", "127.0.0.1", port=5080, agent="phone-2")
+        register(sandbox.switch, "hal", "127.0.0.1", port=5081)
+        register(second.switch, "hal", "127.0.0.1", port=5082)
+        gina = (await status_of(api, new_sip_account(api, "gina"))).json
+        assert gina["registered"] is True and gina["user_agent"] == "phone-2"
+        hal = (await status_of(api, new_sip_account(api, "hal"))).json
+        assert hal["registered"] is True and hal["registrations"] == 2
+        nobody = (await status_of(api, new_sip_account(api, "ivan"))).json
+        assert nobody["registered"] is False
+        await until(lambda: engine.switch_requests.answered == 3
+                    and engines[0].switch_requests.answered == 3, what="both engines' counts")
+        assert engines[1].switch_requests.answered == 0
+    finally:
+        for running in engines:
+            await running.stop()
+        await second.stop()

@@ -9,8 +9,10 @@ something else. Names and defaults follow Twilio's TwiML so existing scripts car
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -28,7 +30,11 @@ _INT = re.compile(r"[0-9]+")
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
 _BAD_URL_CHAR = re.compile(r"[\x00-\x20\x7f]")
-HOSTED_NAME = re.compile(r"[A-Za-z0-9._-]{1,29}")  # a hosted script's name (api/scripts.py)
+HOSTED_NAME = re.compile(r"[A-Za-z0-9._-]{1,29}|SC[0-9a-f]{32}")
+"""What follows ``script:``: a hosted script's name (api/scripts.py) or its id, which
+stays the same when the script is renamed."""
+DOCUMENT_URLS: ContextVar[list[str] | None] = ContextVar("document_urls", default=None)
+"""When set (`document_urls`), every document URL a parse accepts is added to it."""
 
 
 def line_of(element: Element) -> int | None:
@@ -117,16 +123,31 @@ def check_url(value: str, element: Element, name: str | None, document: bool = T
         parts = urlsplit(url)
     except ValueError as exc:
         raise VerbError(f"not a valid URL ({exc}): {url!r}", line_of(element), name) from None
-    if document and parts.scheme == "script" and HOSTED_NAME.fullmatch(url[len("script:"):]):
-        return url
-    if parts.scheme and (parts.scheme.lower() not in ("http", "https") or not parts.netloc):
+    hosted = parts.scheme == "script" and HOSTED_NAME.fullmatch(url[len("script:"):])
+    if not (document and hosted) and parts.scheme and (
+        parts.scheme.lower() not in ("http", "https") or not parts.netloc
+    ):
         allowed = "relative, or script:NAME" if document else "or relative"
         raise VerbError(
             f"must be an http or https URL ({allowed}), got {url!r}",
             line_of(element),
             name,
         )
+    if document and (found := DOCUMENT_URLS.get()) is not None:
+        found.append(url)
     return url
+
+
+@contextlib.contextmanager
+def document_urls() -> Iterator[list[str]]:
+    """Collect the document URLs (actions, Redirects, waitUrls...) of the parses run
+    inside: what a hosted script refers to (api/scripts.py)."""
+    found: list[str] = []
+    token = DOCUMENT_URLS.set(found)
+    try:
+        yield found
+    finally:
+        DOCUMENT_URLS.reset(token)
 
 
 def get_url(element: Element, name: str, document: bool = True) -> str | None:

@@ -71,6 +71,43 @@ def test_a_stored_script_runs_with_its_fallback(client, site):
     assert [v["verb"] for v in trace["verbs"]] == ["Hangup"] and trace["completed"]
 
 
+def test_a_stored_script_is_fetched_with_its_method_and_reaches_hosted_scripts(client, site):
+    site["/voice"] = "<Response><Speak>Hi.</Speak><Redirect>script:goodbye</Redirect></Response>"
+    goodbye = client.post("/v1/scripts", json={
+        "name": "goodbye", "body": "<Response><Speak>Bye.</Speak><Hangup/></Response>"}).json
+    made = client.post("/v1/externalscripts", json={"url": site.url + "/voice",
+                                                    "method": "GET"}).json
+    trace = client.post(made["uri"] + "/test").json
+    voice, hosted = trace["fetches"]
+    assert voice["method"] == "GET" and [h.method for h in site.hits] == ["GET"]
+    assert site.hits[0].args["CallSid"] == trace["call_sid"]  # the parameters, in the query
+    assert hosted == {"url": "script:goodbye", "method": None, "params": {}, "status": None,
+                      "time_ms": hosted["time_ms"], "error": None}
+    assert [v["verb"] for v in trace["verbs"]] == ["Speak", "Redirect", "Speak", "Hangup"]
+    assert trace["completed"] and trace["errors"] == []
+    by_url = client.get("/v1/externalscripts/test",
+                        query={"url": site.url + "/voice", "method": "get"}).json
+    assert by_url["fetches"][0]["method"] == "GET" and by_url["completed"]
+
+    answer = client.post(goodbye["uri"] + "/test", json={"To": "300"})
+    assert answer.status_code == 200, answer.json
+    trace = answer.json
+    assert trace["script_id"] == goodbye["id"] and trace["url"] == "script:goodbye"
+    assert [f["url"] for f in trace["fetches"]] == ["script:goodbye"]
+    assert [v["verb"] for v in trace["verbs"]] == ["Speak", "Hangup"] and trace["completed"]
+
+
+def test_a_missing_or_broken_hosted_script_is_the_traces_error(client):
+    made = client.post("/v1/scripts", json={
+        "name": "lost", "body": "<Response><Redirect>script:nowhere</Redirect></Response>"}).json
+    trace = client.post(made["uri"] + "/test").json
+    lost, nowhere = trace["fetches"]
+    assert lost["error"] is None and nowhere["url"] == "script:nowhere"
+    assert nowhere["error"]["code"] == 11200 and "no hosted script named 'nowhere'" in (
+        nowhere["error"]["message"])
+    assert trace["errors"][0]["url"] == "script:nowhere"
+
+
 def test_form_and_query_fields_on_a_stored_script(client, site):
     made = client.post("/v1/externalscripts", json={"url": serve_menu(site)}).json
     by_form = client.post(made["uri"] + "/test", data={"To": "200", "Digits": "5"}).json

@@ -3,6 +3,7 @@ table (served and in the README), unknown routes and methods, and the rate limit
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from api.errors import CODES
 from api.root import spec
 from tests.api.client import ApiClient
 from tests.api.conftest import make_app, new_account
+from tests.services import free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -69,6 +71,17 @@ def test_rate_limit_is_per_account_with_retry_after(backend):
     limited = first.get("/v1/scripts")
     assert limited.json["code"] == 20429 and int(limited.headers["Retry-After"]) > 0
     assert second.get("/v1/scripts").status_code == 200  # another account's budget
+    app.extensions["callscript.db"].close()
+
+
+def test_requests_are_served_when_the_limits_redis_is_away(backend, caplog):
+    app = make_app(backend, RATE_LIMIT="1/minute", REDIS=f"redis://127.0.0.1:{free_port()}/0")
+    client = ApiClient(app, new_account(app))
+    with caplog.at_level(logging.WARNING, "api.ratelimit"):
+        codes = [client.get("/v1/scripts").status_code for _ in range(3)]
+    assert codes == [200, 200, 200]  # not counted, not refused
+    warnings = [r.getMessage() for r in caplog.records if r.name == "api.ratelimit"]
+    assert len(warnings) == 1 and "rate limits not counted" in warnings[0]
     app.extensions["callscript.db"].close()
 
 

@@ -142,6 +142,32 @@ def test_actions_may_name_other_hosted_scripts(client):
     make(client, "caller", body)
     bad = '<Response><Redirect>script:no/slash</Redirect></Response>'
     assert refused(client, {"name": "bad", "body": bad})["code"] == 20004
+    ident = "SC0123456789abcdef0123456789abcdef"
+    make(client, "by-id", f"<Response><Redirect>script:{ident}</Redirect></Response>")
+    too_long = f"<Response><Redirect>script:{ident}0</Redirect></Response>"
+    assert refused(client, {"name": "long", "body": too_long})["code"] == 20004
+
+
+def test_a_rename_that_strands_a_reference_by_name_is_refused(client, other):
+    menu = make(client, "menu", HANGUP).json
+    make(client, "welcome", '<Response><Gather action="menu"><Speak>Hi</Speak></Gather>'
+                            '</Response>')  # a bare name inside a hosted script: script:menu
+    make(client, "again", "<Response><Redirect>script:menu</Redirect></Response>")
+    make(client, "by-id", f"<Response><Redirect>script:{menu['id']}</Redirect></Response>")
+    make(client, "elsewhere", '<Response><Redirect>https://x.test/menu</Redirect></Response>')
+    make(other, "welcome", "<Response><Redirect>script:menu</Redirect></Response>")
+    answer = refused(client, {"name": "main-menu"}, "put", menu["uri"])
+    assert answer["code"] == 20013
+    assert answer["message"].startswith("name: again, welcome run script:menu by name;")
+    assert f"script:{menu['id']}" in answer["message"]
+    assert client.get(menu["uri"]).json["name"] == "menu"
+    assert client.put(menu["uri"], json={"body": MENU}).status_code == 200  # same name: fine
+    for name in ("welcome", "again"):
+        (row,) = [s for s in client.get("/v1/scripts").json["scripts"] if s["name"] == name]
+        body = f"<Response><Redirect>script:{menu['id']}</Redirect></Response>"
+        assert client.put(row["uri"], json={"body": body}).status_code == 200
+    renamed = client.put(menu["uri"], json={"name": "main-menu"})
+    assert renamed.status_code == 200 and renamed.json["name"] == "main-menu"
 
 
 def test_stale_etag_is_412(client):
@@ -190,7 +216,7 @@ def test_every_write_tells_the_engines(backend, redis_url):
         created = make(client).json
         client.put(created["uri"], json={"body": HANGUP})
         client.delete(created["uri"])
-        assert _messages(listener, 3) == [b"changed"] * 3
+        assert _messages(listener, 3) == [client.account_sid.encode()] * 3
         refused(client, {"name": "bad", "body": "<Response><Dial/></Response>"})
         publisher.publish(CHANNEL, "marker")  # a refused write published nothing before it
         assert _messages(listener, 1) == [b"marker"]

@@ -40,6 +40,16 @@ def route(dialled: str, user: str | None = None, **channel: str):
     return resolve(SNAPSHOT, data, {"15550003333": "http://static.test/"}, "http://default.test/")
 
 
+def test_merging_an_accounts_reread_replaces_all_of_that_account_and_nothing_else():
+    part = Snapshot(numbers={"15550004444": Held("ACa", MENU, None, None)},
+                    sip_users={"dave": "ACa"}, scripts={("ACa", "menu"): b"<Response/>"})
+    merged = SNAPSHOT.merged(part, frozenset({"ACa"}))
+    assert set(merged.numbers) == {"15550003333", "15550004444"}
+    assert merged.rules == {} and merged.sip_users == {"carol": "ACb", "dave": "ACa"}
+    assert merged.scripts == {("ACa", "menu"): b"<Response/>"}
+    assert SNAPSHOT.merged(Snapshot(), frozenset({"ACc"})) == SNAPSHOT  # nothing of it
+
+
 def test_the_originate_url_wins_and_keeps_the_engine_account():
     got = route("15550001111", variable_callscript_url="http://given.test/")
     assert (got.url, got.account_sid, got.callback) == ("http://given.test/", None, None)
@@ -97,7 +107,7 @@ async def test_a_published_change_is_loaded_and_a_broken_reload_keeps_the_last(t
         await until(lambda: client.pubsub_numsub(CHANNEL)[0][1] == 1, 10, "a subscriber")
         with db.session() as session:
             numbers_cli.assign(session, "+15550001111", account)
-        numbers_cli.publish(server.url)
+        numbers_cli.publish(server.url, account)
         await until(lambda: "15550001111" in table.snapshot.numbers, 10, "the new number")
         assert table.snapshot.numbers["15550001111"].account_sid == account
 
@@ -106,14 +116,29 @@ async def test_a_published_change_is_loaded_and_a_broken_reload_keeps_the_last(t
         await until(lambda: client.pubsub_numsub(CHANNEL)[0][1] == 1, 10, "a resubscription")
         with db.session() as session:
             numbers_cli.assign(session, "+15550002222", account)
-        numbers_cli.publish(server.url)
+        numbers_cli.publish(server.url, account)
         await until(lambda: "15550002222" in table.snapshot.numbers, 10, "the second number")
+
+        # a message naming an account rereads that account only: another account's change
+        # (written without a message) waits for a full rebuild
+        with db.session() as session:
+            other = create_account(session, "other").account_sid
+            numbers_cli.assign(session, "+15550003333", other)
+            numbers_cli.release(session, "+15550001111")
+        numbers_cli.publish(server.url, account)
+        await until(lambda: "15550001111" not in table.snapshot.numbers, 10, "the release")
+        assert "15550003333" not in table.snapshot.numbers
+        assert "15550002222" in table.snapshot.numbers
+        client.publish(CHANNEL, "changed")
+        await until(lambda: "15550003333" in table.snapshot.numbers, 10, "a full rebuild")
+        assert table.snapshot.numbers["15550003333"].account_sid == other
 
         with db.session() as session:
             session.execute(text("DROP TABLE rules"))
             session.commit()
         before = table.snapshot
         assert await table.reload() is False
+        assert await table.reload_accounts(frozenset({account})) is False
         assert table.snapshot is before
     finally:
         await table.stop()

@@ -145,10 +145,24 @@ class CallerEngine(FakeEngine):
                     uuid = self.uuid
                 action = self.actions.get(seen - 1)
                 if action:
+                    await self._until_same(reader, parser, own(parsed, want_uuid))
                     await self.sandbox.switch.api(action.format(uuid=self.uuid))
                 continue
             writer.write(frame.data)
             await writer.drain()
+
+
+    async def _until_same(self, reader, parser, recorded: list[Frame]) -> None:  # type: ignore[no-untyped-def]
+        """Until the caller's frames hold as many events of the recording's last one's name
+        as the recording does so far: legs interleave with the caller's own events as
+        threads allow, so a count of frames may be reached before that event arrives (an
+        action meant for after CHANNEL_BRIDGE would then run before it)."""
+        last = recorded[-1]
+        if not isinstance(last, Event):
+            return
+        need = len(events_named(recorded, last.name))
+        while len(events_named(own(self.frames, self.uuid), last.name)) < need:
+            await self._until(reader, parser, len(self.frames) + 1)
 
 
 async def replay_caller(name: str, actions: dict[int, str]) -> list[Frame]:
