@@ -124,6 +124,7 @@ async def test_wait_url_plays_until_a_moderator_joins(platform, site, watcher) -
             await asyncio.sleep(0.005)
         chair = asyncio.ensure_future(platform.call(to="200"))
         members = await until_members(platform, "lobby", 2)
+        await platform.sandbox.switch.clock.sleep(10.0)  # turns of the music, had it gone on
         await api(platform, f"conference {room(platform, 'lobby')} kick "
                             f"{[m for m in members if 'endconf' in m[5]][0][0]}")
         return await chair
@@ -146,7 +147,9 @@ async def test_wait_url_plays_until_a_moderator_joins(platform, site, watcher) -
     joined = actions.index(("add-member", None, "200"))
     before = [a for a in actions[:joined] if a[:2] == ("play-file-done", moh)]
     after = [a for a in actions[joined:] if a[:2] == ("play-file-done", moh)]
-    assert before and len(after) == 1  # it played, then stopped when the chair came
+    # It played, then stopped when the chair came: the file cut short fires its
+    # play-file-done after the join, unless that turn of the music had just ended.
+    assert before and len(after) <= 1
     assert waiter.apps[-2:] == ["conference", "playback"]
     assert waiter.hangup_cause == chair.hangup_cause == "NORMAL_CLEARING"
 
