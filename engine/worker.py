@@ -8,10 +8,11 @@ One process does three things:
   anywhere before the XACK leaves the entry pending: it is read again (its own pending
   entries at start, other consumers' with XAUTOCLAIM once idle long enough), and the
   deterministic delivery ids make the second pass insert nothing new.
-- RQ's SimpleWorker with its scheduler runs the jobs (engine.delivery.deliver_batch) and
-  the retries scheduled with `enqueue_at`. SimpleWorker, not the forking Worker: a fork per
-  job costs more than a batch's HTTP round trip here (see bench/webhooks.py), and running
-  jobs in-process keeps the pooled HTTP session and database engine across jobs.
+- RQ's SimpleWorker runs the jobs (engine.delivery.deliver_batch); RQ's scheduler, in a
+  thread (engine/scheduler.py), enqueues the retries scheduled with `enqueue_at`.
+  SimpleWorker, not the forking Worker: a fork per job costs more than a batch's HTTP
+  round trip here (see bench/webhooks.py), and running jobs in-process keeps the pooled
+  HTTP session and database engine across jobs.
 - The sweeper (in the pump thread, every few seconds) re-enqueues pending deliveries whose
   `next_attempt_at` is overdue by more than a grace period: the job that should have sent
   them was lost (a worker killed with -9 mid-batch, a Redis restarted without its data).
@@ -40,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from engine import delivery, payloads, signing
 from engine.overrides import redact
+from engine.scheduler import schedule_forever
 from engine.ssrf import Policy
 from engine.storage import (
     Database,
@@ -221,18 +223,25 @@ def pump_forever(pump: Pump, stop: threading.Event) -> None:
 
 
 def run_worker(settings: WorkerSettings, *, burst: bool = False) -> None:
-    """The whole worker: pump thread + RQ SimpleWorker with its scheduler (main thread)."""
+    """The whole worker: the pump and RQ's scheduler (threads), RQ's SimpleWorker (the main
+    thread: RQ stops on the signals it handles there)."""
     rt = delivery.configure(settings.delivery)
     stop = threading.Event()
     pump = Pump(settings, rt)
-    thread = threading.Thread(target=pump_forever, args=(pump, stop), name="webhook-pump",
-                              daemon=True)
-    thread.start()
+    threads = [
+        threading.Thread(target=pump_forever, args=(pump, stop), name="webhook-pump",
+                         daemon=True),
+        threading.Thread(target=schedule_forever, args=(rt.queue, stop), name="rq-scheduler",
+                         daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
     try:
         _work_until_stopped(rt, burst)
     finally:
         stop.set()
-        thread.join(5)
+        for thread in threads:
+            thread.join(5)
         rt.sender.close()
 
 
@@ -254,7 +263,7 @@ def _work_until_stopped(rt: delivery.Runtime, burst: bool) -> None:
     while True:
         worker = _Worker([rt.queue], connection=rt.redis)
         try:
-            worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+            worker.work(burst=burst, logging_level="WARNING")
         except RedisError as exc:  # its teardown could not reach Redis either
             log.error("RQ worker lost Redis: %s", exc)
         if burst or worker.stop_asked:

@@ -12,7 +12,7 @@
   --appendfsync always`` in a tmp dir, killed with -9 and started again on the same port
   and dir (so acknowledged writes must survive).
 - ``start_worker`` / ``kill_group``: ``callscript worker`` as a subprocess in its own
-  process group (it forks RQ's scheduler), logging to a file (a pipe nobody reads would
+  process group, logging to a file (a pipe nobody reads would
   block it).
 
 Waits poll an observable condition up to a generous deadline; nothing asserts a duration.
@@ -240,7 +240,7 @@ def start_worker(args: list[str], env: dict[str, str], log: Path) -> subprocess.
 
 
 def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-    """Signal the worker and the RQ scheduler it forked, and reap the worker."""
+    """Signal the worker (its own process group) and reap it."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)

@@ -7,7 +7,7 @@ proxy the test cuts. Redis is a server of the test's own with an fsync-always AO
 worker is `callscript worker` as a subprocess. While the calls run, in this order, each
 step gated on observable progress (never on a clock alone):
 
-1. once webhooks flow, the worker (and its RQ scheduler) is killed with -9 and restarted;
+1. once webhooks flow, the worker is killed with -9 and restarted;
 2. Redis is killed with -9 and started again on the same port and directory;
 3. Redis becomes unreachable from the engine for at least 5 s (the proxy drops every
    connection, stalls new ones for half the time, then resets them), and stays so until

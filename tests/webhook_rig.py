@@ -13,10 +13,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 import redis
@@ -100,6 +102,7 @@ class Pipeline:
     database: str
     env: dict[str, str]
     procs: list[subprocess.Popen] = field(default_factory=list)
+    logs: list[IO[bytes]] = field(default_factory=list)
 
     def emit(
         self,
@@ -116,19 +119,23 @@ class Pipeline:
         return event
 
     def start(self) -> subprocess.Popen:
+        """A worker logging to an unnamed file (`logs`): a pipe nobody reads would stop it
+        once full."""
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (open as long as the worker runs)
+        self.logs.append(log)
         proc = subprocess.Popen(
             [sys.executable, "-m", "engine.cli", "worker"],
             cwd=ROOT,
             env=self.env,
             start_new_session=True,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log,
         )
         self.procs.append(proc)
         return proc
 
     def kill(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-        """Signal the worker and the RQ scheduler it forked (its own process group)."""
+        """Signal the worker (in a process group of its own)."""
         if proc.poll() is None:
             os.killpg(proc.pid, sig)
             proc.wait(10)
