@@ -3,7 +3,8 @@
 Settings come from `config` (a mapping, tests) or from `CALLSCRIPT_API_*` environment
 variables (Flask's from_prefixed_env; `callscript api` sets them before starting
 gunicorn): DATABASE, REDIS (rate limits are shared through it; none: per process),
-PUBLIC_URL, DIRECTORY_SECRET, SIP_DOMAIN, ALLOW_PRIVATE_URLS, RATE_LIMIT.
+PUBLIC_URL, DIRECTORY_SECRET, SIP_DOMAIN, ALLOW_PRIVATE_URLS, RATE_LIMIT, ROW_MEMO (bytes
+of rendered list rows each worker keeps, api/pages.py; 0 keeps none).
 Authentication runs before the rate limiter, so limits are per account.
 """
 
@@ -20,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from api.auth import authenticate
 from api.errors import BY_STATUS, ApiError
 from api.jsonprovider import OrjsonProvider
+from api.pages import RowMemo
 from api.ratelimit import RateLimit
 from engine.storage import open_database
 
@@ -33,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "SIP_DOMAIN": "127.0.0.1",
     "ALLOW_PRIVATE_URLS": False,
     "RATE_LIMIT": "100/second",
+    "ROW_MEMO": 8 << 20,
 }
 BLUEPRINTS = (
     "api.root",
@@ -59,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.extensions["callscript.db"] = open_database(app.config["DATABASE"])
     app.extensions["callscript.limits"] = RateLimit(app.config["RATE_LIMIT"], app.config["REDIS"])
+    app.extensions["callscript.rows"] = RowMemo(int(app.config["ROW_MEMO"]))
     app.before_request(authenticate)
     app.before_request(_count)
     for name in BLUEPRINTS:

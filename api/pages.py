@@ -6,6 +6,12 @@ rows: an execution context, a result object and a Row per row. So a list stateme
 compiled once per dialect (`Prepared`) and run on the DBAPI cursor of a pooled
 connection, converting values with the same bind and result processors SQLAlchemy
 applies (times, JSON), into plain named tuples the show functions read like models.
+
+Turning a stored row into its JSON (typed values, the show function, the encoder) cost
+several times more than reading it. A show function is a pure function of the row, so
+each worker keeps the JSON of the rows it rendered lately (`RowMemo`), keyed by the row's
+values exactly as the driver returned them: every request still reads the whole page
+from the database, and a row that changed is a new key, so no answer can be stale.
 """
 
 from __future__ import annotations
@@ -14,14 +20,16 @@ import collections
 import contextlib
 import functools
 import math
+import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from flask import current_app, g, request
-from sqlalchemy import Connection, Dialect, Select, bindparam, func, select
+from sqlalchemy import Dialect, Select, bindparam, func, select
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from api.errors import ApiError
@@ -30,6 +38,7 @@ from api.rest import uri
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_PAGE = 50, 1000, 1_000_000
 HIDDEN_ARGS = {"page", "page_size", "api_key", "api_auth"}  # secrets stay out of links
 Convert = Callable[[Any], Any]
+Show = Callable[[Any], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -62,35 +71,87 @@ class Prepared:
         return cls(compiled, compiled.string, tuple(positions) if positions else None,
                    tuple(binds), _record(tuple(c.key for c in columns)), tuple(results))
 
-    def rows(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple]:
-        """Run with `values` (the account and other callables resolved); typed records."""
+    def raw(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple]:
+        """Run with `values` (the account and other callables resolved); the driver's rows."""
         params = self.compiled.construct_params(values)
         for name, process in self.binds:
             params[name] = process(params[name])
         cursor.execute(self.sql, [params[n] for n in self.positions] if self.positions
                        else params)
-        found = cursor.fetchall()
+        return cursor.fetchall()
+
+    def typed(self, raw: Sequence[Any]) -> tuple:
+        """A driver's row as a record of typed values (times, JSON), read like a model."""
         if not self.results:
-            return list(map(self.record._make, found))
-        records = []
-        for raw in found:
-            row = list(raw)
-            for index, process in self.results:
-                row[index] = process(row[index])
-            records.append(self.record._make(row))
-        return records
+            return self.record._make(raw)
+        row = list(raw)
+        for index, process in self.results:
+            row[index] = process(row[index])
+        return self.record._make(row)
+
+
+class RowMemo:
+    """The JSON of rows lately shown, by (show function, the row's stored values), up to
+    `budget` bytes in all, the least recently used out first. Thread-safe (gthread)."""
+
+    def __init__(self, budget: int = 8 << 20) -> None:
+        self.budget = budget
+        self.used = 0
+        self._found: collections.OrderedDict[Any, orjson.Fragment] = collections.OrderedDict()
+        self._sizes: dict[Any, int] = {}
+        self._lock = threading.Lock()
+
+    def shown(self, show: Show, prepared: Prepared, raw: Sequence[Any]) -> orjson.Fragment:
+        try:
+            key = (show, raw)
+            hash(key)
+        except TypeError:  # a driver that decodes JSON columns itself (psycopg): lists
+            key = (show, repr(raw))
+        with self._lock:
+            found = self._found.get(key)
+            if found is not None:
+                self._found.move_to_end(key)
+                return found
+        data = _encoded(show(prepared.typed(raw)))
+        found = orjson.Fragment(data)
+        if len(data) <= self.budget // 64:
+            self._keep(key, found, len(data))
+        return found
+
+    def _keep(self, key: Any, found: orjson.Fragment, size: int) -> None:
+        with self._lock:
+            if key in self._sizes:
+                return
+            self._found[key], self._sizes[key] = found, size
+            self.used += size
+            while self.used > self.budget:
+                old, _ = self._found.popitem(last=False)
+                self.used -= self._sizes.pop(old)
+
+
+def _encoded(shown: Mapping[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(shown, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # what only Flask's encoder knows (api/jsonprovider.py)
+        return current_app.json.dumps(shown).encode()
 
 
 @contextlib.contextmanager
-def reading() -> Iterator[Connection]:
-    """A connection to read with: the request's session's when it has one (it may hold
-    this request's writes), else a pooled one of its own (opening an ORM session costs
-    about as much as reading a page of rows)."""
+def reading() -> Iterator[tuple[Dialect, Any]]:
+    """The dialect and a DBAPI connection to read with: the request's session's when it has
+    one (it may hold this request's writes), else one from the pool, without the
+    Connection SQLAlchemy wraps it in (that wrapper, like an ORM session, cost a good part
+    of what reading a page of rows does)."""
     if "db_session" in g:
-        yield g.db_session.connection()
+        connection = g.db_session.connection()
+        yield connection.dialect, connection.connection
         return
-    with current_app.extensions["callscript.db"].engine.connect() as connection:
-        yield connection
+    engine = current_app.extensions["callscript.db"].engine
+    raw = engine.raw_connection()
+    try:
+        yield engine.dialect, raw
+    finally:
+        raw.close()  # back to the pool, rolled back
 
 
 def _page_args() -> tuple[int, int]:
@@ -108,25 +169,26 @@ def page(
     query: Select,
     key: str,
     path: str,
-    show: Callable[[Any], Mapping[str, Any]],
+    show: Show,
     params: Mapping[str, Any] | None = None,
 ) -> dict:
     """One page of `query` (scoped to the account; `params`: values of its bound
-    parameters) as Twilio's list shape."""
+    parameters) as Twilio's list shape; `show` must be a function of the row alone."""
     number, size = _page_args()
     values = {**(params or {}), "page_limit": size, "page_offset": number * size}
-    with reading() as connection:
-        rows_query, count_query = _prepared(query, connection.dialect)
-        cursor = connection.connection.cursor()
+    with reading() as (dialect, connection):
+        rows_query, count_query = _prepared(query, dialect)
+        cursor = connection.cursor()
         try:
-            rows = rows_query.rows(cursor, values)
+            rows = rows_query.raw(cursor, values)
             if 0 < len(rows) < size or (number == 0 and not rows):
                 total = number * size + len(rows)  # a partial page tells the total: no count
             else:
-                total = count_query.rows(cursor, values)[0][0]
+                total = count_query.raw(cursor, values)[0][0]
         finally:
             cursor.close()
     last = max(math.ceil(total / size) - 1, 0)
+    memo = current_app.extensions["callscript.rows"]
     kept = [(k, v) for k, v in request.args.items(multi=True) if k not in HIDDEN_ARGS]
     extra = "&" + urlencode(kept) if kept else ""
 
@@ -134,7 +196,7 @@ def page(
         return f"{uri(path)}?page={n}&page_size={size}{extra}"
 
     return {
-        key: [show(row) for row in rows],
+        key: [memo.shown(show, rows_query, row) for row in rows],
         "page": number,
         "page_size": size,
         "total": total,

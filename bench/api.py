@@ -1,7 +1,7 @@
 """REST API throughput: an authenticated, database-backed list against a bare Flask ceiling.
 
 Both run under gunicorn with the production settings (deploy/gunicorn.conf.py, the same
-worker count and class, access log on), one after the other on 127.0.0.1, each loaded by
+worker count and class, access log on) on 127.0.0.1, each loaded by
 a separate process: `wrk` when installed (Debian package `wrk`), else an aiohttp client of
 this module in its own process. The list is `GET /v1/calls?page_size=N` (or `--list
 externalscripts`) with HTTP Basic credentials (checked keys are cached, api/auth.py) over
@@ -18,21 +18,24 @@ worker class: requests/s, p50 and p99 of each, and their ratios to the ceiling.
     python -m bench.api --worker-class sync,gthread:2 --duration 20
     python -m bench.api --postgres postgresql://postgres@127.0.0.1:5432/postgres
 
+Each endpoint is served by its own gunicorn (the API twice: with the row memo of
+api/pages.py, and with `ROW_MEMO=0` so every row is rendered anew), and they are loaded in
+turn, `--rounds` times: this machine's speed drifts by a fifth within minutes, so each
+round's list is compared with the ceiling measured beside it. The JSON gives each
+endpoint's middle round and the middle of the per-round ratios.
+
 On a 2-core machine shared with wrk (64 connections, 5 sync workers, 1,000 records, 20 per
-page), whose speed drifted a lot between sittings: in a slower one, the call-record list
-at 880-1,040 requests/s (p99 79-85 ms) against a ceiling of 2,420-3,090, a ratio of
-0.28-0.42; in a faster one (with gc.freeze in the workers), 1,250-1,520 requests/s (p99
-61-77 ms) against 4,160-4,310, a ratio of 0.29-0.37. `GET /v1/` reached 0.50-0.81. The
-code before the rate limit and list work, run in the same sittings: the list at 610-750
-requests/s, a ratio of 0.21-0.22, `GET /v1/` 0.38-0.50. The goal (0.5, p99 under 50 ms)
-is not met. Worker CPU per request read on /proc under load (ms, before gc.freeze):
-hello 0.50, `GET /v1/` 0.76, the list 2.3-2.6; at one connection and one worker, 0.85
-and 1.86. In process (no gunicorn, no sockets, limits counted in memory), instructions
-counted by callgrind: hello 0.35 M, `GET /v1/` 0.57 M, the list 2.96 M, of which 81 k
-per row shown and 0.47 M the count of the account's 1,000 records. A list at 0.5 would
-have to cost what `GET /v1/` costs plus about a third of that. At 64 connections the mean
-latency is 64 / throughput (42 ms at 1,520 requests/s), so a p99 under 50 ms needs well
-over 1,300 requests/s.
+page, 3 rounds of 10 s, load average about 5): the list at 1,220-1,310 requests/s (p99
+59 ms in the middle round) against a ceiling of 2,520-2,970, ratio 0.458 (rounds 0.415,
+0.458, 0.52); without the memo 990-1,060 requests/s, ratio 0.369; `GET /v1/` (the key
+cache and the Redis limit, no database) 0.644. Single-pass runs of the same code gave
+0.405-0.504 with the memo and 0.283-0.368 without. The goal (0.5, p99 under 50 ms) is met
+in some rounds, not reliably. Worker CPU per request read on /proc under load (ms): hello
+0.74, `GET /v1/` 0.92, the list 1.39 (1.69 without the memo). Instructions counted by
+callgrind in process (no gunicorn, no sockets, limits counted in memory): hello 0.36 M,
+`GET /v1/` 0.54 M, the list 1.93 M, of which about 0.85 M is SQLite reading the page and
+counting the account's 1,000 records. At 64 connections the mean latency is 64 /
+throughput, so a p99 under 50 ms needs well over 1,300 requests/s.
 """
 
 from __future__ import annotations
@@ -209,15 +212,25 @@ def load(url: str, header: str | None, connections: int, seconds: float) -> dict
     return json.loads(done.stdout)
 
 
-def measure(app: str, path: str, header: str | None, env: dict, worker_class: str,
-            args: argparse.Namespace, log: Path) -> dict[str, Any]:
-    proc, base = serve(app, env, worker_class, args.workers, log)
-    try:
-        wait_for(lambda: answers(base + path, header), 60)
-        load(base + path, header, args.connections, 3)  # warm: every worker, pools, caches
-        return load(base + path, header, args.connections, args.duration)
-    finally:
-        stop(proc)
+def rounds(targets: dict[str, tuple[str, str | None]], args: argparse.Namespace
+           ) -> dict[str, list[dict[str, Any]]]:
+    """Each target (name -> URL, Authorization) loaded in turn, `--rounds` times over:
+    this machine's speed drifts within minutes, so figures taken one after the other in
+    each round are compared, not a target's early figure with another's late one."""
+    for url, header in targets.values():
+        wait_for(lambda url=url, header=header: answers(url, header), 60)
+        load(url, header, args.connections, 3)  # warm: every worker, pools, caches
+    found: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+    for _ in range(args.rounds):
+        for name, (url, header) in targets.items():
+            found[name].append(load(url, header, args.connections, args.duration))
+    return found
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The middle round (by requests/s) of a target, with every round's requests/s."""
+    middle = sorted(runs, key=lambda r: r["requests_per_s"])[len(runs) // 2]
+    return {**middle, "rounds_requests_per_s": [r["requests_per_s"] for r in runs]}
 
 
 def run(args: argparse.Namespace, tmp: Path) -> None:
@@ -231,26 +244,50 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         env.update({"CALLSCRIPT_API_DATABASE": json.dumps(database),
                     "CALLSCRIPT_API_REDIS": json.dumps(redis_url),
                     "CALLSCRIPT_API_RATE_LIMIT": json.dumps(args.rate_limit)})
+        cold = {**env, "CALLSCRIPT_API_ROW_MEMO": "0"}  # every row rendered anew
         path = f"/v1/{args.list}?page_size={args.page_size}"
         for kind in (args.worker_class or configured_class()).split(","):
-            hello = measure(HELLO, "/hello", None, env, kind, args, tmp / "hello.log")
-            root = args.root and measure(API, "/v1/", header, env, kind, args, tmp / "api.log")
-            listed = measure(API, path, header, env, kind, args, tmp / "api.log")
-            print(json.dumps({
-                "bench": "api", "worker_class": kind, "workers": args.workers,
-                "connections": args.connections, "duration_s": args.duration,
-                "load": "wrk" if shutil.which("wrk") else "aiohttp",
-                "database": database.split(":", 1)[0], "limiter": args.limiter,
-                "rate_limit": args.rate_limit, "rows": args.rows,
-                "loadavg_1m": round(os.getloadavg()[0], 2), "list": {"path": path, **listed},
-                "hello": hello, "ratio": ratio(listed, hello),
-                **({"root": root, "root_ratio": ratio(root, hello)} if root else {})}),
-                flush=True)
+            servers = [serve(HELLO, env, kind, args.workers, tmp / "hello.log"),
+                       serve(API, env, kind, args.workers, tmp / "api.log"),
+                       serve(API, cold, kind, args.workers, tmp / "cold.log")]
+            try:
+                (_, hello), (_, api), (_, api_cold) = servers
+                targets = {"hello": (hello + "/hello", None), "list": (api + path, header),
+                           "list_without_row_memo": (api_cold + path, header)}
+                if args.root:
+                    targets["root"] = (api + "/v1/", header)
+                found = rounds(targets, args)
+            finally:
+                for proc, _ in servers:
+                    stop(proc)
+            report(args, kind, database, path, found)
     finally:
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait(10)
         drop()
+
+
+def report(args: argparse.Namespace, kind: str, database: str, path: str,
+           found: dict[str, list[dict[str, Any]]]) -> None:
+    """One JSON line: each target's middle round, and the middle of each round's ratio to
+    the ceiling measured in the same round."""
+    figures: dict[str, Any] = {name: summary(runs) for name, runs in found.items()}
+    figures["list"]["path"] = path
+    for name in found:
+        if name != "hello":
+            key = "ratio" if name == "list" else f"{name}_ratio"
+            per_round = sorted(ratio(m, h) for m, h in zip(found[name], found["hello"],
+                                                              strict=True))
+            figures[key] = per_round[len(per_round) // 2]
+            figures[f"{key}_rounds"] = per_round
+    print(json.dumps({
+        "bench": "api", "worker_class": kind, "workers": args.workers,
+        "connections": args.connections, "duration_s": args.duration, "rounds": args.rounds,
+        "load": "wrk" if shutil.which("wrk") else "aiohttp",
+        "database": database.split(":", 1)[0], "limiter": args.limiter,
+        "rate_limit": args.rate_limit, "rows": args.rows,
+        "loadavg_1m": round(os.getloadavg()[0], 2), **figures}), flush=True)
 
 
 def ratio(measured: dict[str, Any], ceiling: dict[str, Any]) -> float:
@@ -265,7 +302,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1,
                         help="gunicorn workers (default as the config's: 2 per core + 1)")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per load")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times each endpoint is loaded, in turn (default 3)")
     parser.add_argument("--rows", type=int, default=1000,
                         help="call records, and external scripts, of the account")
     parser.add_argument("--list", choices=["calls", "externalscripts"], default="calls")

@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import orjson
+from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
+
+from api.pages import Prepared, RowMemo
+from engine.models import CallRecord
 from tests.api import test_calls, test_deliveries
 from tests.api.client import ApiClient
 from tests.api.conftest import make_app, new_account
@@ -66,3 +72,61 @@ def test_one_rate_limit_budget_per_account_across_routes(backend):
         assert second.get("/v1/rules").status_code == 200  # another account's budget
     finally:
         app.extensions["callscript.db"].close()
+
+
+def test_a_row_changed_in_the_database_is_listed_changed(client):
+    """Rows are shown from a memo of their rendering (api/pages.py RowMemo), keyed by
+    every stored value: a row written since it was last listed must show its new values."""
+    ident = test_deliveries.seed(client.app, client.account_sid)
+    before = client.get("/v1/deliveries").json["deliveries"]
+    assert [d["status"] for d in before] == ["pending"] and before[0]["attempt_count"] == 0
+    test_deliveries.fail(client.app, ident, status_code=500)
+    after = client.get("/v1/deliveries").json["deliveries"]
+    assert after[0]["attempt_count"] == 1 and after[0]["updated_at"] > before[0]["updated_at"]
+    single = client.get(f"/v1/deliveries/{ident}").json
+    assert single.pop("attempts")[0]["status_code"] == 500 and single == after[0]
+
+
+def test_lists_are_the_same_with_and_without_the_memo(backend):
+    """The memo changes what a list costs, never what it says (both databases: PostgreSQL's
+    driver decodes JSON columns to lists, which are keyed another way)."""
+    apps = [make_app(backend), make_app(backend, ROW_MEMO=0)]
+    try:
+        one = ApiClient(apps[0], new_account(apps[0], "memo"))
+        for n in range(4):
+            test_calls.seed(apps[0], one.account_sid, urls=[f"http://u:p@127.0.0.1:9/{n}"],
+                            verbs=["Answer", "Hangup"], start_time=(
+                                T0 + timedelta(minutes=n)).isoformat())
+        pages = []
+        for app in apps + apps:  # each twice: memo empty, then filled
+            client = ApiClient(app, one.key)
+            pages.append([client.get("/v1/calls", query={"page_size": 3, "page": p}).json
+                          for p in (0, 1)])
+        assert pages[0] == pages[1] == pages[2] == pages[3]
+        assert apps[0].extensions["callscript.rows"].used > 0
+        assert apps[1].extensions["callscript.rows"].used == 0
+    finally:
+        for app in apps:
+            app.extensions["callscript.db"].close()
+
+
+def test_the_memo_keeps_to_its_budget_and_forgets_the_oldest():
+    prepared = Prepared.of(select(CallRecord.sid, CallRecord.verbs), sqlite.dialect())
+    shown: list[str] = []
+
+    def show(row):
+        shown.append(row.sid)
+        return {"sid": row.sid, "verbs": row.verbs}
+
+    memo = RowMemo(budget=64 * 40)  # rows of up to 40 bytes are kept, 64 of them at most
+    rows = [(f"CA{n:04d}", '["Answer"]') for n in range(100)]
+    first = [orjson.dumps(memo.shown(show, prepared, row)) for row in rows]
+    assert first[7] == b'{"sid":"CA0007","verbs":["Answer"]}' and len(shown) == 100
+    assert 0 < memo.used <= memo.budget
+    again = [orjson.dumps(memo.shown(show, prepared, row)) for row in rows[-50:]]
+    assert again == first[-50:] and len(shown) == 100  # the newest, all from the memo
+    memo.shown(show, prepared, rows[0])
+    assert len(shown) == 101  # the oldest was forgotten
+    big = ("CA9999", "[" + ",".join(['"Answer"'] * 20) + "]")
+    memo.shown(show, prepared, big), memo.shown(show, prepared, big)
+    assert shown[-2:] == ["CA9999", "CA9999"]  # too big to keep
