@@ -92,7 +92,8 @@ class Prepared:
 
 class RowMemo:
     """The JSON of rows lately shown, by (show function, the row's stored values), up to
-    `budget` bytes in all, the least recently used out first. Thread-safe (gthread)."""
+    `budget` bytes of JSON in all (the keys take about as much again), the least recently
+    used out first; a row over a 64th of the budget is not kept. Thread-safe (gthread)."""
 
     def __init__(self, budget: int = 8 << 20) -> None:
         self.budget = budget
