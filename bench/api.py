@@ -25,17 +25,17 @@ round's list is compared with the ceiling measured beside it. The JSON gives eac
 endpoint's middle round and the middle of the per-round ratios.
 
 On a 2-core machine shared with wrk (64 connections, 5 sync workers, 1,000 records, 20 per
-page, 3 rounds of 10 s, load average about 5): the list at 1,220-1,310 requests/s (p99
-59 ms in the middle round) against a ceiling of 2,520-2,970, ratio 0.458 (rounds 0.415,
-0.458, 0.52); without the memo 990-1,060 requests/s, ratio 0.369; `GET /v1/` (the key
-cache and the Redis limit, no database) 0.644. Single-pass runs of the same code gave
-0.405-0.504 with the memo and 0.283-0.368 without. The goal (0.5, p99 under 50 ms) is met
-in some rounds, not reliably. Worker CPU per request read on /proc under load (ms): hello
-0.74, `GET /v1/` 0.92, the list 1.39 (1.69 without the memo). Instructions counted by
-callgrind in process (no gunicorn, no sockets, limits counted in memory): hello 0.36 M,
-`GET /v1/` 0.54 M, the list 1.93 M, of which about 0.85 M is SQLite reading the page and
-counting the account's 1,000 records. At 64 connections the mean latency is 64 /
-throughput, so a p99 under 50 ms needs well over 1,300 requests/s.
+page, 3 rounds of 10 s, load average about 5), three runs: the list at 1,170-1,350
+requests/s against a ceiling of 2,520-3,250, middle ratios 0.458, 0.424 and 0.402 (rounds
+0.374-0.52), p99 57-66 ms in the middle rounds; without the memo 920-1,060 requests/s,
+ratios 0.369, 0.315, 0.340; `GET /v1/` (the key cache and the Redis limit, no database)
+0.644, 0.570, 0.602. The goal (0.5, p99 under 50 ms) is not met. Worker CPU per request
+read on /proc under load (ms): hello 0.74, `GET /v1/` 0.92, the list 1.39 (1.69 without
+the memo). Instructions counted by callgrind in process (no gunicorn, no sockets, limits
+counted in memory): hello 0.36 M, `GET /v1/` 0.54 M, the list 1.93 M, of which about
+0.85 M is SQLite reading the page and counting the account's 1,000 records. At 64
+connections the mean latency is 64 / throughput, so a p99 under 50 ms needs well over
+1,300 requests/s.
 """
 
 from __future__ import annotations
