@@ -2,13 +2,12 @@
 
 Everything runs on free loopback ports: the sample ExternalScript server and a webhook
 receiver (engine.samples), the sandbox switch and an engine allowed to reach loopback
-URLs, in this process; a redis-server of the demo's own (temporary directory, no
-persistence; or ``--redis``) and ``callscript worker`` as a subprocess, exactly as an
-operator runs it (the worker's RQ loop wants the main thread of its process), with a
-fresh webhook secret and a SQLite database in the demo's temporary directory. The
-engine sends every event (``all``, form-encoded) to the receiver; the call is placed as
-``callscript call`` does. Afterwards the demo prints each webhook, in SequenceNumber
-order, with whether its signatures verify (as a customer verifies them:
+URLs, and ``callscript worker``'s loop (engine.worker.run_worker, in a thread), all in
+this process, with a fresh webhook secret and a SQLite database in the demo's temporary
+directory; a redis-server of the demo's own (temporary directory, no persistence; or
+``--redis``). The engine sends every event (``all``, form-encoded) to the receiver; the
+call is placed as ``callscript call`` does. Afterwards the demo prints each webhook, in
+SequenceNumber order, with whether its signatures verify (as a customer verifies them:
 engine.signing.verify and X-Twilio-Signature), then the call record the worker stored.
 
 Exit status 0 only if the call ran to its end, the four lifecycle webhooks arrived with
@@ -25,15 +24,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -142,9 +139,9 @@ def given_redis(url: str) -> Iterator[str]:
 
 
 def _stop(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
-    """SIGTERM (RQ's warm shutdown), then SIGKILL if it does not stop in time."""
+    """SIGTERM, then SIGKILL if it does not stop in time."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.terminate()
         try:
             proc.wait(grace)
         except subprocess.TimeoutExpired:
@@ -153,21 +150,25 @@ def _stop(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
 
 
 @contextlib.contextmanager
-def worker_process(redis_url: str, database: str, secret: str, log_path: Path) -> Iterator[
-    subprocess.Popen[bytes]
-]:
-    """`callscript worker` as a subprocess; the secret through its environment, not argv
-    (argv is visible to every user of the machine), other CALLSCRIPT_ settings left out."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIPT_")}
-    env["CALLSCRIPT_WORKER_WEBHOOK_SECRET"] = secret
-    args = [sys.executable, "-m", "engine.cli", "worker", "--redis", redis_url,
-            "--database", database, "--allow-private-urls"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+def worker_thread(redis_url: str, database: str, secret: str) -> Iterator[threading.Thread]:
+    """`callscript worker`'s whole loop (pump, RQ's scheduler and worker) in a thread of
+    this process, allowed to reach the receiver on loopback, stopped when the demo ends."""
+    from engine import delivery
+    from engine.ssrf import Policy
+    from engine.worker import WorkerSettings, run_worker
+
+    settings = WorkerSettings(delivery.Settings(
+        database_url=database, redis_url=redis_url, secrets=(secret,),
+        policy=Policy.build(allow_private=True)))
+    until = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(settings,), kwargs={"until": until},
+                              name="callscript-worker", daemon=True)
+    thread.start()
     try:
-        yield proc
+        yield thread
     finally:
-        _stop(proc)
+        until.set()
+        thread.join(15)
 
 
 def webhook_line(item: dict[str, Any]) -> str:
@@ -181,11 +182,11 @@ def webhook_line(item: dict[str, Any]) -> str:
     return f"webhook {seq:>2} {params.get('StatusCallbackEvent', '?'):<15} {verdict}  {shown}"
 
 
-async def wait_webhooks(hooks: list[dict[str, Any]], worker: subprocess.Popen[bytes]) -> None:
+async def wait_webhooks(hooks: list[dict[str, Any]], worker: threading.Thread) -> None:
     """Until every webhook up to `completed` (the call's last SequenceNumber) arrived, the
     worker died, or WEBHOOK_WAIT passed: deliveries run concurrently, in any order."""
     deadline = time.monotonic() + WEBHOOK_WAIT
-    while time.monotonic() < deadline and worker.poll() is None:
+    while time.monotonic() < deadline and worker.is_alive():
         params = [dict(parse_qsl(h["body"] or h["query"])) for h in list(hooks)]
         last = [p.get("SequenceNumber") for p in params
                 if p.get("StatusCallbackEvent") == "completed"]
@@ -276,8 +277,7 @@ async def run_demo(digits: str = "1", speed: float = 20.0, redis: str | None = N
             print(f"callscript demo: {exc}", file=sys.stderr)
             return 1
         database = f"sqlite:///{tmp}/demo.db"
-        worker_log = Path(tmp, "worker.log")
-        worker = stack.enter_context(worker_process(redis_url, database, secret, worker_log))
+        worker = stack.enter_context(worker_thread(redis_url, database, secret))
         scripts = stack.enter_context(ScriptServer(create_app()))
         receiver = stack.enter_context(ScriptServer(create_receiver()))
         hook_url = receiver.url + "webhooks"
@@ -286,6 +286,6 @@ async def run_demo(digits: str = "1", speed: float = 20.0, redis: str | None = N
         hooks: list[dict[str, Any]] = receiver.app.config["webhooks"]
         await wait_webhooks(hooks, worker)
         ok = report(list(hooks), hook_url, secret, database)
-        if not ok or worker.poll() is not None:
-            print(f"worker log:\n{worker_log.read_text(errors='replace')}", file=sys.stderr)
+        if not worker.is_alive():
+            print("callscript demo: the worker stopped (see the log above)", file=sys.stderr)
         return 0 if ended and ok else 1

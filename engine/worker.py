@@ -35,6 +35,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 from rq import Queue, SimpleWorker
+from rq.timeouts import TimerDeathPenalty
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -222,9 +223,11 @@ def pump_forever(pump: Pump, stop: threading.Event) -> None:
             stop.wait(1.0)
 
 
-def run_worker(settings: WorkerSettings, *, burst: bool = False) -> None:
-    """The whole worker: the pump and RQ's scheduler (threads), RQ's SimpleWorker (the main
-    thread: RQ stops on the signals it handles there)."""
+def run_worker(settings: WorkerSettings, *, burst: bool = False,
+               until: threading.Event | None = None) -> None:
+    """The whole worker: the pump and RQ's scheduler (threads), RQ's SimpleWorker. In the
+    main thread RQ stops on the signals it handles there; in another thread (`callscript
+    demo` runs the worker beside its engine) it stops once `until` is set."""
     rt = delivery.configure(settings.delivery)
     stop = threading.Event()
     pump = Pump(settings, rt)
@@ -237,7 +240,10 @@ def run_worker(settings: WorkerSettings, *, burst: bool = False) -> None:
     for thread in threads:
         thread.start()
     try:
-        _work_until_stopped(rt, burst)
+        if until is None:
+            _work_until_stopped(rt, burst)
+        else:
+            _work_until_set(rt, until)
     finally:
         stop.set()
         for thread in threads:
@@ -254,6 +260,24 @@ class _Worker(SimpleWorker):
     def request_stop(self, signum: Any, frame: Any) -> None:
         self.stop_asked = True
         super().request_stop(signum, frame)
+
+    def _install_signal_handlers(self) -> None:
+        """Only the main thread may handle signals; a worker in another thread is stopped
+        through run_worker's `until`."""
+        if threading.current_thread() is threading.main_thread():
+            super()._install_signal_handlers()
+
+
+def _work_until_set(rt: delivery.Runtime, until: threading.Event) -> None:
+    """RQ's loop, left after a second without jobs to look at `until`, until it is set."""
+    while not until.is_set():
+        worker = _Worker([rt.queue], connection=rt.redis)
+        worker.death_penalty_class = TimerDeathPenalty  # SIGALRM is the main thread's
+        try:
+            worker.work(max_idle_time=1, logging_level="WARNING")
+        except RedisError as exc:
+            log.error("RQ worker lost Redis: %s", exc)
+            until.wait(1.0)
 
 
 def _work_until_stopped(rt: delivery.Runtime, burst: bool) -> None:
