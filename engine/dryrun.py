@@ -229,7 +229,8 @@ async def _teardown(sandbox: Sandbox, server: asyncio.Server, calls: set[asyncio
         with contextlib.suppress(asyncio.CancelledError):
             await task
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(server.wait_closed(), GRACE)
+        async with asyncio.timeout(GRACE):
+            await server.wait_closed()
     await fetcher.aclose()
 
 

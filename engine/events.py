@@ -133,7 +133,8 @@ class EventStream:
         """Until an event is emitted (or aclose), or ``timeout`` (the next retry) passes."""
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
 
     def _failed(self) -> None:
         """Redis failed: the next attempt waits the backoff (emits meanwhile only spool)."""
@@ -205,7 +206,8 @@ class EventStream:
         self._wake.set()
         if self._task is not None:
             with contextlib.suppress(TimeoutError, _GiveUp):
-                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(self._task)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, _GiveUp):
                 await self._task

@@ -137,7 +137,8 @@ class LegWatch:
     async def _settle(self, legs: list[Leg]) -> None:
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*(leg.ended.wait() for leg in legs)), GRACE)
+                async with asyncio.timeout(GRACE):
+                    await asyncio.gather(*(leg.ended.wait() for leg in legs))
         finally:
             for leg in legs:
                 if not leg.ended.is_set():

@@ -124,7 +124,8 @@ class RouteTable:
         while True:
             every = max(self.every, SUBSCRIBED_EVERY) if self._subscribed else self.every
             try:
-                await asyncio.wait_for(self._wake.wait(), every)
+                async with asyncio.timeout(every):
+                    await self._wake.wait()
             except TimeoutError:
                 self._full = True
             self._wake.clear()

@@ -126,7 +126,8 @@ class Engine:
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
+                async with asyncio.timeout(2):
+                    await self._server.wait_closed()
         await self.fetcher.aclose()
         await self.routing.stop()
         if self.events is not None:

@@ -139,7 +139,8 @@ class SwitchRequests:
         if op is None:
             return {"ok": False, "error": f"unknown operation {request['op']!r}"}
         try:
-            result = await asyncio.wait_for(op(request), ANSWER_WITHIN)
+            async with asyncio.timeout(ANSWER_WITHIN):
+                result = await op(request)
         except TimeoutError:
             return {"ok": False, "error": f"the switch did not answer within {ANSWER_WITHIN} s"}
         except sofia.SwitchError as exc:

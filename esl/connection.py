@@ -229,13 +229,15 @@ class InboundClient(Connection):
         cls, host: str, port: int, password: str, timeout: float = 5.0
     ) -> InboundClient:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(host, port)
         except (OSError, TimeoutError) as exc:
             raise ConnectionClosed(f"cannot reach the switch at {host}:{port}: {exc}") from None
         client = cls(reader, writer)
         client.start()
         try:
-            first = await asyncio.wait_for(client._first, timeout)
+            async with asyncio.timeout(timeout):
+                first = await client._first
             if not isinstance(first, AuthRequest):
                 raise RemoteProtocolError(f"expected auth/request, got {first.content_type}")
             await client.command(protocol.auth(password))

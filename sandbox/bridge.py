@@ -253,7 +253,8 @@ async def sched_hangup(ch: Channel, arg: str) -> str | None:
 
 async def _hang_up_at(ch: Channel, seconds: float, cause: str) -> None:
     try:
-        await asyncio.wait_for(ch.down.wait(), ch.switch.clock.real(seconds))
+        async with asyncio.timeout(ch.switch.clock.real(seconds)):
+            await ch.down.wait()
     except TimeoutError:
         ch.hangup(cause)
 

@@ -127,7 +127,8 @@ async def place_call(
         if hangup_after is not None:
             tasks.append(asyncio.create_task(_kill_after(client, result, a_uuid, hangup_after)))
         try:
-            await asyncio.wait_for(_until_done(tasks, result), timeout)
+            async with asyncio.timeout(timeout):
+                await _until_done(tasks, result)
         except TimeoutError:
             result.error = f"the call did not end within {timeout:g} s"
             await _kill(client, result.uuid or a_uuid)

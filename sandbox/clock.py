@@ -30,7 +30,8 @@ class Clock:
         """Wait for ``waiter`` at most ``seconds`` of simulated time; True if it fired."""
         aw = waiter.wait() if isinstance(waiter, asyncio.Event) else asyncio.shield(waiter)
         try:
-            await asyncio.wait_for(aw, self.real(seconds))
+            async with asyncio.timeout(self.real(seconds)):
+                await aw
         except TimeoutError:
             return False
         return True

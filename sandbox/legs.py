@@ -89,7 +89,8 @@ async def _sleep(leg: Channel, seconds: float | None) -> bool:
     """Wait simulated ``seconds`` (None: for ever); False if the leg went down first."""
     timeout = None if seconds is None or math.isinf(seconds) else leg.switch.clock.real(seconds)
     try:
-        await asyncio.wait_for(leg.down.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await leg.down.wait()
     except TimeoutError:
         return leg.is_up
     return False

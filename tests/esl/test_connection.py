@@ -10,10 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 
 import pytest
 
-from esl.connection import InboundClient, OutboundSession, serve_outbound
+from esl.connection import (
+    InboundClient,
+    OutboundSession,
+    connect_with_backoff,
+    serve_outbound,
+)
 from esl.errors import AuthenticationError, ConnectionClosed
 from esl.protocol import CommandReader
 from tests.captures import load
@@ -151,6 +157,30 @@ async def test_switch_that_is_not_there() -> None:
     with pytest.raises(ConnectionClosed, match=f"cannot reach the switch at 127.0.0.1:{port}"):
         await InboundClient.connect("127.0.0.1", port, "ClueCon")
 
+
+
+async def test_stopping_a_reconnect_loop_is_never_lost() -> None:
+    """Cancelling ``connect_with_backoff`` ends it at whatever loop step the cancel lands.
+
+    asyncio.wait_for on Python 3.11 drops a cancel that arrives in the step where the
+    connection attempt fails: the refusal is then retried and the engine never stops.
+    Each round cancels one step later, so the refusal's step is among them."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    lost = []
+    for steps in range(40):
+        task = asyncio.create_task(connect_with_backoff("127.0.0.1", port, "x", first_delay=0.01))
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=1)
+        if not done:
+            lost.append(steps)
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert lost == []
 
 async def test_switch_going_away_fails_waiting_commands() -> None:
     async def serve(reader, writer):
