@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -32,6 +34,8 @@ def _logging(level: int = logging.INFO) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # `kill -USR1 PID` writes every thread's stack beside the log: a stuck process reads so.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def cmd_engine(argv: Sequence[str]) -> int:

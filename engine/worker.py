@@ -261,6 +261,13 @@ class _Worker(SimpleWorker):
         self.stop_asked = True
         super().request_stop(signum, frame)
 
+    def subscribe(self) -> None:
+        """RQ's command channel (shutdown, kill-horse, stop-job over pub/sub) is not
+        followed: callscript workers stop on signals. When RQ stops, it joins that
+        channel's reader thread without a timeout (redis-py's PubSubWorkerThread.stop),
+        and about one stop in thirty the reader is already back in its 60 s read, so
+        SIGTERM took up to a minute."""
+
     def _install_signal_handlers(self) -> None:
         """Only the main thread may handle signals; a worker in another thread is stopped
         through run_worker's `until`."""

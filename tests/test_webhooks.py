@@ -106,6 +106,17 @@ def test_events_not_asked_for_make_no_delivery(receiver, pipeline):
     assert row.event_type == "completed"
 
 
+
+def test_a_worker_follows_no_rq_command_channel(receiver, pipeline, redis_clean):
+    """RQ stops by joining its command channel's reader, which may be in a 60 s read
+    (engine/worker.py, `_Worker.subscribe`): a worker that has run a job holds none."""
+    pipeline.emit(receiver.url + "/one")
+    pipeline.start()
+    wait_for(lambda: pipeline.settled(1), what="one delivery")  # RQ's loop is running
+    client = redis.Redis.from_url(redis_clean)
+    assert client.smembers("rq:workers")  # the RQ worker is registered
+    assert client.pubsub_channels("rq:*") == []
+
 def test_retry_on_500_then_success(receiver, pipeline):
     receiver.plans["/flaky"] = [(500, {}), (503, {}), (200, {})]
     pipeline.emit(receiver.url + "/flaky")

@@ -135,10 +135,21 @@ class Pipeline:
         return proc
 
     def kill(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-        """Signal the worker (in a process group of its own)."""
+        """Signal the worker (in a process group of its own). One still running 10 s later
+        is made to write its threads' stacks (SIGUSR1), killed, and its log is the error."""
         if proc.poll() is None:
             os.killpg(proc.pid, sig)
-            proc.wait(10)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGUSR1)
+                time.sleep(1)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+                log = self.logs[self.procs.index(proc)]
+                log.seek(0)
+                raise AssertionError("the worker did not stop within 10 s:\n"
+                                     + log.read().decode(errors="replace")[-20000:]) from None
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
