@@ -35,6 +35,8 @@ def schedule_forever(queue: Queue, stop: threading.Event, interval: int = 1) -> 
             scheduler.enqueue_scheduled_jobs()
         except RedisError as exc:
             log.warning("RQ scheduler: %s; retrying in %d s", exc, interval)
+        except Exception:  # a thread that ended would leave retries unscheduled for good
+            log.exception("RQ scheduler failed; retrying in %d s", interval)
         stop.wait(interval)
     with contextlib.suppress(RedisError):
         scheduler.release_locks()
