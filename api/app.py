@@ -61,7 +61,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     else:
         app.config.update(config)
     app.extensions["callscript.db"] = open_database(app.config["DATABASE"])
-    app.extensions["callscript.limits"] = RateLimit(app.config["RATE_LIMIT"], app.config["REDIS"])
+    limit, redis_url = app.config["RATE_LIMIT"], app.config["REDIS"]
+    app.extensions["callscript.limits"] = RateLimit.of(limit, redis_url)
     app.extensions["callscript.rows"] = RowMemo(int(app.config["ROW_MEMO"]))
     app.before_request(authenticate)
     app.before_request(_count)
