@@ -149,10 +149,20 @@ def reading() -> Iterator[tuple[Dialect, Any]]:
         return
     engine = current_app.extensions["callscript.db"].engine
     raw = engine.raw_connection()
+    driver = raw.driver_connection
+    # psycopg opens a transaction before a SELECT, and the pool's ROLLBACK on return also
+    # drops the statements psycopg prepared: two more round trips and a plan each time.
+    # Autocommit reads run without either (each statement sees its own snapshot, as under
+    # READ COMMITTED); pysqlite opens no transaction for a SELECT anyway.
+    alone = engine.dialect.name == "postgresql"
+    if alone:
+        driver.autocommit = True
     try:
         yield engine.dialect, raw
     finally:
-        raw.close()  # back to the pool, rolled back
+        if alone and not driver.closed:
+            driver.autocommit = False
+        raw.close()  # back to the pool
 
 
 def _page_args() -> tuple[int, int]:

@@ -130,3 +130,18 @@ def test_the_memo_keeps_to_its_budget_and_forgets_the_oldest():
     big = ("CA9999", "[" + ",".join(['"Answer"'] * 20) + "]")
     memo.shown(show, prepared, big), memo.shown(show, prepared, big)
     assert shown[-2:] == ["CA9999", "CA9999"]  # too big to keep
+
+
+def test_after_a_list_a_session_still_rolls_back(app):
+    """A list reads in autocommit on PostgreSQL (api/pages.reading); its connection must go
+    back to the pool as sessions expect it, or a rolled-back write would be kept."""
+    client = ApiClient(app, new_account(app))
+    db = app.extensions["callscript.db"]
+    assert client.get("/v1/calls").json["total"] == 0  # the key is checked and kept
+    db.engine.dispose()  # one pooled connection from here: the list's, then the session's
+    assert client.get("/v1/calls").json["total"] == 0
+    with db.session() as session:
+        session.add(CallRecord(sid="CA" + "f" * 32, account_sid=client.account_sid))
+        session.flush()
+        session.rollback()
+    assert client.get("/v1/calls").json["total"] == 0
