@@ -25,17 +25,15 @@ round's list is compared with the ceiling measured beside it. The JSON gives eac
 endpoint's middle round and the middle of the per-round ratios.
 
 On a 2-core machine shared with wrk (64 connections, 5 sync workers, 1,000 records, 20 per
-page, 3 rounds of 10 s, load average about 5), three runs: the list at 1,170-1,350
-requests/s against a ceiling of 2,520-3,250, middle ratios 0.458, 0.424 and 0.402 (rounds
-0.374-0.52), p99 57-66 ms in the middle rounds; without the memo 920-1,060 requests/s,
-ratios 0.369, 0.315, 0.340; `GET /v1/` (the key cache and the Redis limit, no database)
-0.644, 0.570, 0.602. The goal (0.5, p99 under 50 ms) is not met. Worker CPU per request
-read on /proc under load (ms): hello 0.74, `GET /v1/` 0.92, the list 1.39 (1.69 without
-the memo). Instructions counted by callgrind in process (no gunicorn, no sockets, limits
-counted in memory): hello 0.36 M, `GET /v1/` 0.54 M, the list 1.93 M, of which about
-0.85 M is SQLite reading the page and counting the account's 1,000 records. At 64
-connections the mean latency is 64 / throughput, so a p99 under 50 ms needs well over
-1,300 requests/s.
+page, 3 rounds of 10 s, load average about 5), six runs: the list at 2,300-2,340
+requests/s against a ceiling of 4,400-4,550, middle ratios 0.505-0.528 (rounds
+0.499-0.538), p99 36-42 ms (hello's 21-27 ms); without the row memo ratios 0.424-0.431;
+`GET /v1/` (the key cache and the rate limit, no database) 0.818-0.859 in four runs.
+Before each worker counted rate limits in batches (api/ratelimit.py), a Redis round trip
+per request held the list at ratios 0.40-0.46 and p99 57-66 ms. With `--postgres` (the
+server on the same cores) the list reaches 1,160 requests/s, ratio 0.258, p99 62 ms:
+PostgreSQL's own processes take a quarter of the machine. At 64 connections the mean
+latency is 64 / throughput, so a p99 under 50 ms needs well over 1,300 requests/s.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ switch and an engine in this test's event loop, talking over real loopback socke
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,6 +137,15 @@ async def platform(engine_config, sandbox_speed):
     finally:
         await sandbox.stop()
         await engine.stop()
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port that refuses connections for the whole test: bound, never listening,
+    so no server the test starts can be given it (a free_port() number can)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

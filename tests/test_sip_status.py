@@ -127,8 +127,8 @@ async def test_an_engine_without_a_switch_link_leaves_requests_alone(
         await unlinked.stop()
 
 
-async def test_redis_unreachable_is_503(tmp_path):
-    app = make_app(f"sqlite:///{tmp_path}/api.db", REDIS=f"redis://127.0.0.1:{free_port()}/0")
+async def test_redis_unreachable_is_503(tmp_path, closed_port):
+    app = make_app(f"sqlite:///{tmp_path}/api.db", REDIS=f"redis://127.0.0.1:{closed_port}/0")
     try:
         client = ApiClient(app, new_account(app))
         answer = await status_of(client, new_sip_account(client, "frank"))

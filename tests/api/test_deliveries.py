@@ -15,7 +15,7 @@ from engine.models import Delivery
 from engine.storage import add_attempt, add_deliveries
 from tests.api.client import ApiClient
 from tests.api.conftest import make_app, new_account
-from tests.services import free_port, wait_for
+from tests.services import wait_for
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -102,8 +102,8 @@ def test_replay_needs_redis(client):
     assert client.get(f"/v1/deliveries/{dead}").json["status"] == "dead"
 
 
-def test_replay_with_redis_away_is_503(backend):
-    app = make_app(backend, REDIS=f"redis://127.0.0.1:{free_port()}/0")
+def test_replay_with_redis_away_is_503(backend, closed_port):
+    app = make_app(backend, REDIS=f"redis://127.0.0.1:{closed_port}/0")
     client = ApiClient(app, new_account(app))
     dead = seed(app, client.account_sid, status="dead")
     answer = client.post(f"/v1/deliveries/{dead}/replay")

@@ -13,7 +13,7 @@ import time
 from engine import dryrun
 from tests.api.client import ApiClient
 from tests.api.conftest import make_app, new_account
-from tests.services import free_port, wait_for
+from tests.services import wait_for
 
 MENU = """<Response>
   <Gather numDigits="1" action="/chosen"><Speak>Press a key.</Speak></Gather>
@@ -117,8 +117,8 @@ def test_form_and_query_fields_on_a_stored_script(client, site):
     assert [v["verb"] for v in by_query["verbs"]] == ["Gather", "Speak"]
 
 
-def test_a_failing_url_shows_the_error(client, site):
-    dead = f"http://127.0.0.1:{free_port()}/voice"
+def test_a_failing_url_shows_the_error(client, site, closed_port):
+    dead = f"http://127.0.0.1:{closed_port}/voice"
     trace = client.get("/v1/externalscripts/test", query={"url": dead}).json
     fetch = trace["fetches"][0]
     assert fetch["status"] is None and fetch["error"]["code"] == 11205

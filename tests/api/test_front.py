@@ -11,7 +11,6 @@ from api.errors import CODES
 from api.root import spec
 from tests.api.client import ApiClient
 from tests.api.conftest import make_app, new_account
-from tests.services import free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -74,8 +73,8 @@ def test_rate_limit_is_per_account_with_retry_after(backend):
     app.extensions["callscript.db"].close()
 
 
-def test_requests_are_served_when_the_limits_redis_is_away(backend, caplog):
-    app = make_app(backend, RATE_LIMIT="1/minute", REDIS=f"redis://127.0.0.1:{free_port()}/0")
+def test_requests_are_served_when_the_limits_redis_is_away(backend, caplog, closed_port):
+    app = make_app(backend, RATE_LIMIT="1/minute", REDIS=f"redis://127.0.0.1:{closed_port}/0")
     client = ApiClient(app, new_account(app))
     with caplog.at_level(logging.WARNING, "api.ratelimit"):
         codes = [client.get("/v1/scripts").status_code for _ in range(3)]

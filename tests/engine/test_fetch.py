@@ -26,7 +26,6 @@ from engine.errors import (
     TooManyRedirects,
 )
 from engine.fetch import Document, Fetcher, Overrides, parse_overrides, redact
-from tests.services import free_port  # a loopback port nobody listens on
 
 XML = b"<Response><Hangup/></Response>"
 
@@ -281,9 +280,9 @@ async def test_fragment_stripped_before_request(server: LoopbackServer, fetcher:
 
 
 async def test_connect_refused_retries_as_rc_says(
-    fetcher: Fetcher, caplog: pytest.LogCaptureFixture
+    fetcher: Fetcher, caplog: pytest.LogCaptureFixture, closed_port: int
 ) -> None:
-    url = f"http://127.0.0.1:{free_port()}/s"
+    url = f"http://127.0.0.1:{closed_port}/s"
     with caplog.at_level(logging.WARNING, "engine.fetch"):
         with pytest.raises(ConnectFailed, match="after 3 attempts") as caught:
             await fetcher.fetch(url + "#rc=2")
