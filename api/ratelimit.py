@@ -11,13 +11,14 @@ A round trip to Redis on every request was a third of a worker's time on a list 
 (bench/api.py, sampled with py-spy), so each process counts an account's hits itself and
 adds them to Redis in batches: a batch is SHARE of what the account had left of its window
 when this process last added to it. An account far from its limit costs one round trip
-per process per window and then one every few dozen requests; one nearing it has every
-hit added at once. So each process lets at most SHARE of the limit pass uncounted, and an
-account is refused once the window's count in Redis passes the limit: with P processes
-serving one account, at most P x SHARE of its limit passes beyond it in a window (a
-fixed window already lets twice the limit through across a window's edge). Once a process
-has seen the count past the limit it refuses the account's requests until the window ends
-without asking Redis again, so a flood of refused requests costs Redis nothing.
+per process per window, then one per batch (62 hits at first for 1000/minute); one
+nearing it has every hit added at once. So each process lets at most SHARE of the limit
+pass uncounted, and an account is refused once the window's count in Redis passes the
+limit: with P processes serving one account, at most P x SHARE of its limit passes beyond
+it in a window (a fixed window already lets twice the limit through across its edge).
+Once a process has seen the count past the limit it refuses the account's requests until
+the window ends without asking Redis again, so a flood of refused requests costs Redis
+nothing.
 """
 
 from __future__ import annotations
