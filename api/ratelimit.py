@@ -41,6 +41,7 @@ from api.errors import ApiError
 log = logging.getLogger(__name__)
 KEY_PREFIX = "callscript:limits:"
 SHARE = 1 / 16
+SWEEP_AT = 10_000  # keys kept before those of windows over are dropped
 # Add to a window's count; the window (its key's life) starts with its first hit.
 ADD = """
 local count = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -78,14 +79,16 @@ class MemoryCounts:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._windows: dict[str, tuple[int, float]] = {}
+        self._sweep_at = SWEEP_AT
 
     def add(self, key: str, amount: int, window_ms: int) -> tuple[int, int]:
         now = self.clock()
         count, ends = self._windows.get(key, (0, 0.0))
         if now >= ends:
             count, ends = 0, now + window_ms / 1000
-        if len(self._windows) > 10_000:
+        if len(self._windows) > self._sweep_at:  # windows over, once it has doubled
             self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
+            self._sweep_at = max(SWEEP_AT, 2 * len(self._windows))
         self._windows[key] = (count + amount, ends)
         return count + amount, math.ceil((ends - now) * 1000)
 
@@ -109,6 +112,7 @@ class RateLimit:
         self.counts, self.share, self.clock = counts, share, clock
         self.failing = False
         self._tallies: dict[str, _Tally] = {}
+        self._sweep_at = SWEEP_AT
         self._lock = threading.Lock()  # gthread workers share the tallies
 
     @classmethod
@@ -134,8 +138,9 @@ class RateLimit:
     def _tally(self, key: str, now: float) -> _Tally:
         tally = self._tallies.get(key)
         if tally is None or tally.ends and now >= tally.ends:
-            if len(self._tallies) > 10_000:
+            if len(self._tallies) > self._sweep_at:  # windows over, once it has doubled
                 self._tallies = {k: t for k, t in self._tallies.items() if t.ends > now}
+                self._sweep_at = max(SWEEP_AT, 2 * len(self._tallies))
             tally = self._tallies[key] = _Tally()
         return tally
 

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from api.errors import ApiError
-from api.ratelimit import KEY_PREFIX, SHARE, RateLimit, RedisCounts
+from api.ratelimit import KEY_PREFIX, SHARE, SWEEP_AT, MemoryCounts, RateLimit, RedisCounts
 from tests.services import wait_for
 
 
@@ -67,3 +67,15 @@ def test_a_new_window_serves_again(redis_clean):
     assert [allowed(limit) for _ in range(3)] == [True, True, False]
     wait_for(lambda: allowed(limit), 5, "the next window")
     assert count_in_redis(redis_clean, limit) == 1
+
+
+def test_keys_of_windows_over_are_dropped():
+    now = [0.0]
+    clock = lambda: now[0]  # noqa: E731
+    limit = RateLimit("5/second", MemoryCounts(clock), share=0, clock=clock)
+    for n in range(SWEEP_AT + 1):
+        limit.hit(f"10.0.{n // 250}.{n % 250}")
+    now[0] = 2.0  # every window above is over
+    limit.hit("AC1")
+    assert list(limit._tallies) == ["AC1"]
+    assert all(allowed(limit) for _ in range(4)) and not allowed(limit)  # 5 per window
