@@ -74,22 +74,24 @@ class RedisCounts:
 
 
 class MemoryCounts:
-    """Windows of this process alone."""
+    """Windows of this process alone (thread-safe: gthread workers)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._windows: dict[str, tuple[int, float]] = {}
         self._sweep_at = SWEEP_AT
+        self._lock = threading.Lock()
 
     def add(self, key: str, amount: int, window_ms: int) -> tuple[int, int]:
         now = self.clock()
-        count, ends = self._windows.get(key, (0, 0.0))
-        if now >= ends:
-            count, ends = 0, now + window_ms / 1000
-        if len(self._windows) > self._sweep_at:  # windows over, once it has doubled
-            self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
-            self._sweep_at = max(SWEEP_AT, 2 * len(self._windows))
-        self._windows[key] = (count + amount, ends)
+        with self._lock:
+            count, ends = self._windows.get(key, (0, 0.0))
+            if now >= ends:
+                count, ends = 0, now + window_ms / 1000
+            if len(self._windows) > self._sweep_at:  # windows over, once it has doubled
+                self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
+                self._sweep_at = max(SWEEP_AT, 2 * len(self._windows))
+            self._windows[key] = (count + amount, ends)
         return count + amount, math.ceil((ends - now) * 1000)
 
 
