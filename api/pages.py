@@ -154,13 +154,13 @@ def reading() -> Iterator[tuple[Dialect, Any]]:
     # drops the statements psycopg prepared: two more round trips and a plan each time.
     # Autocommit reads run without either (each statement sees its own snapshot, as under
     # READ COMMITTED); pysqlite opens no transaction for a SELECT anyway.
-    alone = engine.dialect.name == "postgresql"
-    if alone:
+    postgres = engine.dialect.name == "postgresql"
+    if postgres:
         driver.autocommit = True
     try:
         yield engine.dialect, raw
     finally:
-        if alone and not driver.closed:
+        if postgres and not driver.closed:
             driver.autocommit = False
         raw.close()  # back to the pool
 

@@ -6,6 +6,7 @@ Shared by tests/test_webhooks.py and tests/test_webhook_batches.py (fixtures inc
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -28,10 +29,17 @@ from sqlalchemy import select
 from engine.samples import ScriptServer
 from engine.storage import Attempt, Delivery, make_engine, open_database
 from tests.pipeline_helpers import status_event
+from tests.services import wait_for
 
 NEW = "whsec_" + base64.b64encode(b"n" * 32).decode()
 OLD = "whsec_" + base64.b64encode(b"o" * 32).decode()
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tail(log: IO[bytes]) -> bytes:
+    """The last 20,000 bytes a worker wrote to its log file."""
+    log.seek(0)
+    return log.read()[-20000:]
 
 
 @dataclass
@@ -142,14 +150,14 @@ class Pipeline:
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
+                log = self.logs[self.procs.index(proc)]
                 os.kill(proc.pid, signal.SIGUSR1)
-                time.sleep(1)
+                with contextlib.suppress(AssertionError):  # the stacks, else kill it anyway
+                    wait_for(lambda: b"most recent call first" in _tail(log), 5, "stacks")
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-                log = self.logs[self.procs.index(proc)]
-                log.seek(0)
                 raise AssertionError("the worker did not stop within 10 s:\n"
-                                     + log.read().decode(errors="replace")[-20000:]) from None
+                                     + _tail(log).decode(errors="replace")) from None
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
